@@ -1,0 +1,92 @@
+import { createLocalJWKSet, jwtVerify } from "jose";
+import { describe, expect, it } from "vitest";
+import { hashPassword, verifyPassword } from "./password.js";
+import { checkEmail, checkName, checkPassword, loginDelayMs } from "./rules.js";
+import {
+  activeKey,
+  createSigningKey,
+  hashRefreshToken,
+  newRefreshToken,
+  publishedKeys,
+  signAccessToken,
+} from "./tokens.js";
+
+const policy = { signingPeriodMs: 24 * 3600_000, accessTokenTtlMs: 15 * 60_000 };
+
+describe("passwords", () => {
+  it("verifies the right password and rejects a wrong one", async () => {
+    const stored = await hashPassword("correct horse battery");
+    expect(stored.startsWith("scrypt$16384$8$1$")).toBe(true);
+    expect(await verifyPassword("correct horse battery", stored)).toBe(true);
+    expect(await verifyPassword("correct horse batterY", stored)).toBe(false);
+    expect(await verifyPassword("x", "not-a-hash")).toBe(false);
+  });
+
+  it("salts: the same password hashes differently", async () => {
+    expect(await hashPassword("same password 1")).not.toBe(await hashPassword("same password 1"));
+  });
+});
+
+describe("rules", () => {
+  it("checks emails, names and the password policy", () => {
+    expect(checkEmail("a@b.co")).toEqual([]);
+    expect(checkEmail("nope")[0]?.field).toBe("email");
+    expect(checkEmail("  ")[0]?.description).toBe("must not be empty");
+    expect(checkName(" ")).toEqual([{ field: "name", description: "must not be empty" }]);
+    expect(checkPassword("short", "a@b.co")).toHaveLength(1);
+    expect(checkPassword("aaaaaaaaaaaa", "a@b.co")).toHaveLength(1);
+    expect(checkPassword("a@b.co.long", "A@B.co.long")).toHaveLength(1);
+    expect(checkPassword("a good long passphrase", "a@b.co")).toEqual([]);
+  });
+
+  it("grows the login delay after repeated failures, with a cap", () => {
+    expect([0, 1, 2].map(loginDelayMs)).toEqual([0, 0, 0]);
+    expect(loginDelayMs(3)).toBe(1000);
+    expect(loginDelayMs(5)).toBe(4000);
+    expect(loginDelayMs(50)).toBe(30_000);
+  });
+});
+
+describe("signing keys and tokens", () => {
+  it("signs ES256 tokens with kid, iss, aud, exp, sub and role that verify against the JWKS", async () => {
+    const now = new Date();
+    const key = await createSigningKey(now, policy);
+    const token = await signAccessToken(
+      key,
+      { userId: "u1", role: "admin", email: "a@b.co" },
+      { issuer: "mercato-identity", audience: "mercato" },
+      now,
+      policy.accessTokenTtlMs,
+    );
+    const jwks = createLocalJWKSet({ keys: publishedKeys([key], now).map((k) => k.publicJwk) });
+    const { payload, protectedHeader } = await jwtVerify(token, jwks, {
+      issuer: "mercato-identity",
+      audience: "mercato",
+      algorithms: ["ES256"],
+    });
+    expect(protectedHeader.kid).toBe(key.kid);
+    expect(payload).toMatchObject({ sub: "u1", role: "admin", email: "a@b.co" });
+    expect(payload.exp! - payload.iat!).toBe(900);
+    expect(JSON.stringify(key.publicJwk)).not.toContain('"d"');
+  });
+
+  it("rotates with an overlap: the old key stays published after a new one signs", async () => {
+    const t0 = new Date("2026-01-01T00:00:00Z");
+    const first = await createSigningKey(t0, policy);
+    const t1 = new Date(first.rotatesAt.getTime());
+    const second = await createSigningKey(t1, policy);
+    expect(activeKey([first, second], t0)?.kid).toBe(first.kid);
+    expect(activeKey([first, second], t1)?.kid).toBe(second.kid);
+    expect(publishedKeys([first, second], new Date(t1.getTime() + 60_000)).map((k) => k.kid)).toEqual([
+      first.kid,
+      second.kid,
+    ]);
+    expect(publishedKeys([first, second], first.expiresAt).map((k) => k.kid)).toEqual([second.kid]);
+  });
+
+  it("stores refresh tokens only as hashes", () => {
+    const { token, hash } = newRefreshToken();
+    expect(hash).toBe(hashRefreshToken(token));
+    expect(hash).not.toContain(token);
+  });
+});
