@@ -1,0 +1,23 @@
+/**
+ * Everything in `@mercato/testing` that does not need the vitest runner: usable from scripts, benchmarks
+ * and the global setup (`@mercato/testing/servers`).
+ *
+ * @packageDocumentation
+ */
+
+export { freePort, uniqueName } from "./names.js";
+export { MIN_NATS_SERVER_VERSION, type NatsServer, type StartNatsOptions, startNats } from "./nats.js";
+export { type PostgresServer, type StartPostgresOptions, startPostgres } from "./postgres.js";
+export { type SpawnedProcess, type SpawnProcessOptions, spawnProcess } from "./process.js";
+export { startTcpProxy, type TcpProxy } from "./proxy.js";
+export { BOOTSTRAP_HINT, findTool, postgresBinDir, repoRoot, requireTool, toolSearchPath } from "./tools.js";
+export { type WaitForOptions, waitFor } from "./wait.js";
+export {
+  defaultPorts,
+  type RunningSystem,
+  type ServiceName,
+  type SystemOptions,
+  type SystemProcess,
+  serviceNames,
+  startSystem,
+} from "./system.js";

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Everything `pnpm test` (and .ci/run) checks, in order: contracts, generated-code drift, breaking changes,
+# lint/format, types, then every vitest test (unit, integration against real Postgres/NATS, e2e, faults).
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+
+step() { printf '\n== %s\n' "$*"; }
+
+bash scripts/bootstrap.sh
+
+step "buf lint"
+pnpm exec buf lint
+
+step "generated code is up to date (buf generate)"
+pnpm exec buf generate
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  untracked="$(git ls-files --others --exclude-standard -- packages/sdk/src/gen)"
+  if ! git diff --exit-code --stat -- packages/sdk/src/gen || [ -n "$untracked" ]; then
+    [ -n "$untracked" ] && printf 'untracked generated files:\n%s\n' "$untracked"
+    echo "error: packages/sdk/src/gen differs from what \`buf generate\` produces from proto/." >&2
+    echo "Run \`pnpm generate\` and commit the result together with the .proto change." >&2
+    exit 1
+  fi
+else
+  echo "note: not a git checkout; drift check skipped"
+fi
+
+step "buf breaking (against main)"
+if git rev-parse --verify --quiet main >/dev/null 2>&1 && git cat-file -e main:proto 2>/dev/null; then
+  pnpm exec buf breaking proto --against ".git#branch=main,subdir=proto"
+else
+  echo "note: no main branch with a proto/ directory; breaking-change check skipped"
+fi
+
+step "biome"
+pnpm exec biome check --error-on-warnings .
+
+step "typecheck"
+pnpm -r --parallel typecheck
+
+step "vitest"
+pnpm exec vitest run

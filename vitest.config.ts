@@ -1,0 +1,27 @@
+import { defineConfig } from "vitest/config";
+
+/*
+ * The one vitest config for the whole workspace. Packages run their own tests through it
+ * (`vitest run --root ../.. <package dir>`), so every run gets the shared PostgreSQL and NATS from
+ * packages/testing's global setup.
+ */
+export default defineConfig({
+  test: {
+    include: [
+      "packages/**/src/**/*.test.ts",
+      "packages/**/test/**/*.test.ts",
+      "services/**/*.test.ts",
+      "gateway/**/*.test.ts",
+      "tests/**/*.test.ts",
+    ],
+    exclude: ["**/node_modules/**", "**/dist/**", "**/.data/**", "**/.tools/**"],
+    globalSetup: ["./packages/testing/src/global-setup.ts"],
+    pool: "forks",
+    // Two cores: test files mostly wait on servers and sockets, so a little oversubscription pays.
+    poolOptions: { forks: { minForks: 1, maxForks: 3 } },
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    teardownTimeout: 30_000,
+    passWithNoTests: true,
+  },
+});
