@@ -56,6 +56,8 @@ export interface SystemOptions {
   readonly onOutput?: (process: string, line: string) => void;
   /** Called when a process exits while the system is meant to be running. */
   readonly onCrash?: (process: string, code: number | null, lastOutput: string) => void;
+  /** Called when a process has become ready, with how long it took. */
+  readonly onReady?: (process: string, elapsedMs: number) => void;
   /** How long to wait for each process to become ready (default 30 s). */
   readonly readyTimeoutMs?: number;
 }
@@ -195,6 +197,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
   };
 
   const launch = async (name: string): Promise<void> => {
+    const startedAt = Date.now();
     const entry =
       name === "gateway" ? join(root, "gateway/src/main.ts") : join(root, "services", name, "src/main.ts");
     const child = spawnProcess(process.execPath, ["--enable-source-maps", "--import", "tsx", entry], {
@@ -235,6 +238,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
         `${name} did not become ready: ${(error as Error).message}\n${child.output().slice(-4000)}`,
       );
     }
+    options.onReady?.(name, Date.now() - startedAt);
   };
 
   const stop = async (): Promise<void> => {

@@ -1,5 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, flag, integer, loadConfig, oneOf, optionalUrl, port, serviceSettings, text } from "./index.js";
+import {
+  ConfigError,
+  flag,
+  integer,
+  loadConfig,
+  oneOf,
+  optionalUrl,
+  port,
+  serviceSettings,
+  text,
+} from "./index.js";
 
 describe("loadConfig", () => {
   const schema = {
@@ -13,7 +23,14 @@ describe("loadConfig", () => {
 
   it("parses typed values and applies defaults", () => {
     const config = loadConfig(schema, { NAME: "x", PORT: "8080", VERBOSE: "yes", DB: "postgres://h/db" });
-    expect(config).toEqual({ name: "x", workers: 4, port: 8080, verbose: true, mode: "a", database: "postgres://h/db" });
+    expect(config).toEqual({
+      name: "x",
+      workers: 4,
+      port: 8080,
+      verbose: true,
+      mode: "a",
+      database: "postgres://h/db",
+    });
     expect(Object.isFrozen(config)).toBe(true);
   });
 

@@ -15,7 +15,9 @@ export interface Setting<T> {
 export type Schema = Record<string, Setting<unknown>>;
 
 /** The typed object a schema produces. */
-export type ConfigOf<S extends Schema> = { readonly [K in keyof S]: S[K] extends Setting<infer T> ? T : never };
+export type ConfigOf<S extends Schema> = {
+  readonly [K in keyof S]: S[K] extends Setting<infer T> ? T : never;
+};
 
 /** Thrown by {@link loadConfig}; `problems` has one line per bad or missing variable. */
 export class ConfigError extends Error {
@@ -27,11 +29,7 @@ export class ConfigError extends Error {
 
 type Options<T> = { readonly default?: T; readonly description?: string };
 
-function setting<T>(
-  variable: string,
-  options: Options<T>,
-  convert: (raw: string) => T,
-): Setting<T> {
+function setting<T>(variable: string, options: Options<T>, convert: (raw: string) => T): Setting<T> {
   return {
     variable,
     description: options.description ?? variable,

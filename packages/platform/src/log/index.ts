@@ -61,7 +61,5 @@ export function createLogger(settings: LoggerSettings): Logger {
       return fields;
     },
   };
-  return settings.destination
-    ? pino(options, settings.destination as pino.DestinationStream)
-    : pino(options);
+  return settings.destination ? pino(options, settings.destination as pino.DestinationStream) : pino(options);
 }

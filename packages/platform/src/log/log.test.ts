@@ -40,11 +40,17 @@ describe("createLogger", () => {
   it("redacts secrets at top level and one level down", async () => {
     const { stream, lines } = capture();
     const logger = createLogger({ service: "identity", destination: stream });
-    logger.info({ password: "hunter2", request: { refreshToken: "r", paymentToken: "tok_visa", email: "a@b.c" } }, "x");
+    logger.info(
+      { password: "hunter2", request: { refreshToken: "r", paymentToken: "tok_visa", email: "a@b.c" } },
+      "x",
+    );
     await new Promise((resolve) => setImmediate(resolve));
     const text = JSON.stringify(lines[0]);
     expect(text).not.toContain("hunter2");
     expect(text).not.toContain("tok_visa");
-    expect(lines[0]).toMatchObject({ password: "[redacted]", request: { refreshToken: "[redacted]", email: "a@b.c" } });
+    expect(lines[0]).toMatchObject({
+      password: "[redacted]",
+      request: { refreshToken: "[redacted]", email: "a@b.c" },
+    });
   });
 });

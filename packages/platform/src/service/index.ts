@@ -1,11 +1,10 @@
 import type { DescFile } from "@bufbuild/protobuf";
 import { connect, type JetStreamClient, type NatsConnection } from "nats";
-import type { ConfigOf } from "../config/index.js";
-import type { serviceSettings } from "../config/index.js";
+import type { ConfigOf, serviceSettings } from "../config/index.js";
 import { connectDatabase, type Database, type DbSchema, migrate } from "../db/index.js";
 import {
-  defineStream,
   deadLetterStream,
+  defineStream,
   ensureStreams,
   eventsMigrations,
   type OutboxRelay,
