@@ -38,7 +38,7 @@ step "biome"
 pnpm exec biome check --error-on-warnings .
 
 step "typecheck"
-pnpm -r --parallel typecheck
+pnpm typecheck
 
 step "vitest"
 pnpm exec vitest run

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# `pnpm start`: installs what a local run needs (nats-server), then runs the whole system.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+bash scripts/bootstrap.sh --local-run
+exec node --enable-source-maps --import tsx scripts/start.ts "$@"
