@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import postgres from "postgres";
 import { freePort } from "./names.js";
@@ -44,6 +44,8 @@ export interface SystemOptions {
   readonly gatewayPort?: number;
   /** A PostgreSQL server URL; each service gets its own database `mercato_<service>` on it. Omit for PGlite. */
   readonly databaseUrl?: string;
+  /** Prefix of the per-service database names (default "mercato"); tests pass a unique one. */
+  readonly databasePrefix?: string;
   /** Directory for PGlite data and the local nats-server store (default `<repo>/.data`). */
   readonly dataDir?: string;
   /** Use this NATS instead of starting one. */
@@ -101,12 +103,16 @@ const decoder = (onLine: (line: string) => void) => {
   };
 };
 
-async function ensureDatabases(serverUrl: string, names: readonly string[]): Promise<Map<string, string>> {
+async function ensureDatabases(
+  serverUrl: string,
+  prefix: string,
+  names: readonly string[],
+): Promise<Map<string, string>> {
   const sql = postgres(serverUrl, { max: 1, onnotice: () => {} });
   const urls = new Map<string, string>();
   try {
     for (const name of names) {
-      const database = `mercato_${name}`;
+      const database = `${prefix}_${name}`.toLowerCase();
       const [row] = await sql`select 1 as found from pg_database where datname = ${database}`;
       if (!row) await sql.unsafe(`create database "${database}"`);
       const url = new URL(serverUrl);
@@ -137,7 +143,9 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
   const root = repoRoot();
   const dataDir = options.dataDir ?? join(root, ".data");
   mkdirSync(dataDir, { recursive: true });
-  const services = options.services ?? serviceNames;
+  const services =
+    options.services ??
+    serviceNames.filter((name) => existsSync(join(root, "services", name, "src/main.ts")));
   const withGateway = options.gateway ?? true;
 
   let nats: NatsServer | undefined;
@@ -167,7 +175,9 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
         : { grpc: await freePort(), admin: await freePort() },
     );
   }
-  const databaseUrls = options.databaseUrl ? await ensureDatabases(options.databaseUrl, services) : undefined;
+  const databaseUrls = options.databaseUrl
+    ? await ensureDatabases(options.databaseUrl, options.databasePrefix ?? "mercato", services)
+    : undefined;
 
   const addresses: Record<string, string> = {};
   for (const name of services)
