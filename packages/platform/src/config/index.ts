@@ -168,5 +168,6 @@ export function serviceSettings(service: string, defaultGrpcPort: number) {
     natsUrl: text("NATS_URL", { default: "nats://127.0.0.1:4222" }),
     otlpEndpoint: optionalUrl("OTEL_EXPORTER_OTLP_ENDPOINT", ["http:", "https:"]),
     shutdownGraceMs: integer("SHUTDOWN_GRACE_MS", { default: 10_000, min: 0 }),
+    migrateOnly: flag("MIGRATE_ONLY", { default: false }),
   } as const;
 }

@@ -116,6 +116,12 @@ export async function runService<S extends DbSchema, C extends BaseConfig>(
   });
   const applied = await migrate(database, [eventsMigrations, spec.migrationsFolder], { logger });
   if (applied > 0) logger.info({ applied }, "migrations applied");
+  if (config.migrateOnly) {
+    // The Kubernetes migration Job runs the image with MIGRATE_ONLY=true: migrate, then exit.
+    await database.close();
+    logger.info("migrations done; exiting (MIGRATE_ONLY)");
+    process.exit(0);
+  }
 
   // A broker that is down at start-up must not stop the service: writes go to the outbox and the
   // relay publishes once NATS is back.
