@@ -14,3 +14,4 @@ export {
   type Tx,
 } from "./database.js";
 export { type MigrateOptions, type MigrationSource, migrate } from "./migrate.js";
+export { foreignKeyViolation, type PostgresError, postgresError, uniqueViolation } from "./pg-errors.js";
