@@ -1,0 +1,125 @@
+/**
+ * The gateway's configuration: the only reader of process.env (through the kit's loadConfig).
+ */
+import {
+  ConfigError,
+  type ConfigOf,
+  integer,
+  loadConfig,
+  oneOf,
+  optionalUrl,
+  port,
+  type Setting,
+  text,
+} from "@mercato/platform/config";
+import type { UpstreamName } from "./routes.js";
+
+/** A comma-separated list; empty when unset. */
+function list(variable: string, description: string): Setting<readonly string[]> {
+  return {
+    variable,
+    description,
+    parse: (raw) =>
+      Object.freeze(
+        (raw ?? "")
+          .split(",")
+          .map((item) => item.trim())
+          .filter((item) => item !== ""),
+      ),
+  };
+}
+
+/** A CORS origin list: `*` or exact origins such as `https://shop.example.com`. */
+function origins(variable: string): Setting<readonly string[]> {
+  const inner = list(variable, "CORS allowlist: comma-separated origins, or *");
+  return {
+    ...inner,
+    parse(raw) {
+      const values = inner.parse(raw);
+      for (const value of values) {
+        if (value === "*") continue;
+        let parsed: URL;
+        try {
+          parsed = new URL(value);
+        } catch {
+          throw new Error(`has an invalid origin "${value}"`);
+        }
+        if (parsed.origin !== value) throw new Error(`"${value}" is not an origin (try "${parsed.origin}")`);
+      }
+      return values;
+    },
+  };
+}
+
+const upstreamPorts: Readonly<Record<UpstreamName, number>> = {
+  identity: 50051,
+  catalog: 50052,
+  inventory: 50053,
+  order: 50054,
+  payment: 50055,
+  shipping: 50056,
+  notification: 50057,
+};
+
+function upstreamAddress(name: UpstreamName) {
+  return text(`${name.toUpperCase()}_ADDRESS`, {
+    default: `127.0.0.1:${upstreamPorts[name]}`,
+    description: `${name} gRPC address (host:port or dns:///host:port)`,
+  });
+}
+
+/** Every setting of the gateway. */
+export const gatewaySchema = {
+  serviceName: text("SERVICE_NAME", { default: "gateway" }),
+  host: text("HOST", { default: "127.0.0.1", description: "bind address of the public port" }),
+  port: port("PORT", { default: 8080 }),
+  adminHost: text("ADMIN_HOST", { default: "127.0.0.1" }),
+  adminPort: port("ADMIN_PORT", { default: 9080 }),
+  logLevel: oneOf("LOG_LEVEL", ["trace", "debug", "info", "warn", "error", "fatal", "silent"], {
+    default: "info",
+  }),
+  mesh: oneOf("MESH", ["none", "istio"], { default: "none" }),
+  otlpEndpoint: optionalUrl("OTEL_EXPORTER_OTLP_ENDPOINT", ["http:", "https:"]),
+  shutdownGraceMs: integer("SHUTDOWN_GRACE_MS", { default: 10_000, min: 0 }),
+  identityAddress: upstreamAddress("identity"),
+  catalogAddress: upstreamAddress("catalog"),
+  inventoryAddress: upstreamAddress("inventory"),
+  orderAddress: upstreamAddress("order"),
+  paymentAddress: upstreamAddress("payment"),
+  shippingAddress: upstreamAddress("shipping"),
+  notificationAddress: upstreamAddress("notification"),
+  jwtIssuer: text("JWT_ISSUER", { default: "mercato-identity" }),
+  jwtAudience: text("JWT_AUDIENCE", { default: "mercato" }),
+  jwtClockToleranceSec: integer("JWT_CLOCK_TOLERANCE_S", { default: 30, min: 0, max: 300 }),
+  jwksRefreshIntervalMs: integer("JWKS_REFRESH_INTERVAL_MS", { default: 300_000, min: 1_000 }),
+  jwksUnknownKidCooldownMs: integer("JWKS_UNKNOWN_KID_COOLDOWN_MS", { default: 30_000, min: 0 }),
+  corsOrigins: origins("CORS_ORIGINS"),
+  maxBodyBytes: integer("MAX_BODY_BYTES", { default: 1_048_576, min: 1, max: 64 * 1_048_576 }),
+  maxDeadlineMs: integer("MAX_DEADLINE_MS", { default: 30_000, min: 1 }),
+  defaultDeadlineMs: integer("DEFAULT_DEADLINE_MS", { default: 10_000, min: 1 }),
+} as const;
+
+/** The gateway's parsed configuration. */
+export type GatewayConfig = ConfigOf<typeof gatewaySchema>;
+
+/** Reads and checks the configuration (throws one ConfigError naming every problem). */
+export function loadGatewayConfig(env: Readonly<Record<string, string | undefined>> = process.env) {
+  const config = loadConfig(gatewaySchema, env);
+  if (config.defaultDeadlineMs > config.maxDeadlineMs) {
+    throw new ConfigError(["DEFAULT_DEADLINE_MS must not exceed MAX_DEADLINE_MS"]);
+  }
+  return config;
+}
+
+/** The upstream addresses by name. */
+export function upstreamAddresses(config: GatewayConfig): Record<UpstreamName, string> {
+  return {
+    identity: config.identityAddress,
+    catalog: config.catalogAddress,
+    inventory: config.inventoryAddress,
+    order: config.orderAddress,
+    payment: config.paymentAddress,
+    shipping: config.shippingAddress,
+    notification: config.notificationAddress,
+  };
+}

@@ -1,0 +1,228 @@
+/**
+ * Test doubles of two upstream contracts for the gateway's own tests: real grpc-js servers started
+ * with the platform kit (createGrpcServer) that implement identity.v1 (GetJwks with real ES256 keys,
+ * GetUser, ListUsers) and catalog.v1 (ListProducts, GetProduct, CreateProduct) and record what reached
+ * them. Whole-system tests against the real services live in tests/.
+ */
+import { randomBytes } from "node:crypto";
+import type { DescService } from "@bufbuild/protobuf";
+import { Code, invalidArgument, notFound, ServiceError } from "@mercato/platform/errors";
+import { createGrpcServer, type HandlerContext, type ServiceHandlers } from "@mercato/platform/grpc";
+import { createLogger } from "@mercato/platform/log";
+import { catalogV1, identityV1 } from "@mercato/sdk";
+import { type CryptoKey, exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
+
+/** What one call that reached an upstream carried. */
+export interface SeenCall {
+  readonly method: string;
+  readonly userId: string | undefined;
+  readonly role: string | undefined;
+  readonly requestId: string;
+  readonly traceparent: string | undefined;
+  readonly deadline: number | undefined;
+  readonly request: unknown;
+}
+
+/** An ES256 signing key with its kid. */
+export interface TestKey {
+  readonly kid: string;
+  readonly privateKey: CryptoKey;
+  readonly publicJwk: JWK;
+}
+
+export async function newKey(kid = randomBytes(8).toString("base64url")): Promise<TestKey> {
+  const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
+  return { kid, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg: "ES256", use: "sig" } };
+}
+
+export interface TokenClaims {
+  readonly sub: string;
+  readonly role?: string;
+  readonly issuer?: string;
+  readonly audience?: string;
+  /** Seconds from now. */
+  readonly expiresIn?: number;
+}
+
+/** Signs an access token the way identity does (ES256, kid, iss, aud, sub, role). */
+export async function signToken(key: TestKey, claims: TokenClaims): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ role: claims.role ?? "customer" })
+    .setProtectedHeader({ alg: "ES256", kid: key.kid, typ: "JWT" })
+    .setSubject(claims.sub)
+    .setIssuer(claims.issuer ?? "mercato-identity")
+    .setAudience(claims.audience ?? "mercato")
+    .setIssuedAt(now)
+    .setExpirationTime(now + (claims.expiresIn ?? 900))
+    .sign(key.privateKey);
+}
+
+function unimplemented<S extends DescService>(
+  service: S,
+  handlers: Partial<ServiceHandlers<S>>,
+): ServiceHandlers<S> {
+  const all: Record<string, unknown> = {};
+  for (const method of service.methods) {
+    all[method.localName] =
+      (handlers as Record<string, unknown>)[method.localName] ??
+      (async () => {
+        throw new ServiceError(Code.UNIMPLEMENTED, `${method.name} is not in this test double`);
+      });
+  }
+  return all as ServiceHandlers<S>;
+}
+
+export interface TestUpstreams {
+  readonly identityAddress: string;
+  readonly catalogAddress: string;
+  /** Every call that reached either upstream, in order. */
+  readonly calls: SeenCall[];
+  /** The keys GetJwks publishes (mutable: push a new key to "rotate"). */
+  readonly jwks: TestKey[];
+  /** GetJwks calls so far. */
+  jwksCalls(): number;
+  /** Calls that reached `method` ("GetUser", ...). */
+  callsTo(method: string): SeenCall[];
+  /** Signals of GetProduct("slow") calls, to observe cancellation. */
+  readonly slowCalls: { signal: AbortSignal; settled: Promise<string> }[];
+  stop(): Promise<void>;
+}
+
+export const products = [
+  {
+    id: "0190a1b2-0000-7000-8000-000000000001",
+    sku: "MUG-001",
+    name: "Mug",
+    description: "A mug",
+    price: { currencyCode: "EUR", amountMinor: 1250n },
+    categoryId: "kitchen",
+    active: true,
+  },
+  {
+    id: "0190a1b2-0000-7000-8000-000000000002",
+    sku: "TEE-001",
+    name: "T-shirt",
+    description: "A shirt",
+    price: { currencyCode: "EUR", amountMinor: 1999n },
+    categoryId: "clothes",
+    active: true,
+  },
+];
+
+/** Starts the identity and catalog doubles on free ports. */
+export async function startTestUpstreams(): Promise<TestUpstreams> {
+  const logger = createLogger({ service: "upstream-double", level: "silent" });
+  const calls: SeenCall[] = [];
+  const jwks: TestKey[] = [await newKey("key-1")];
+  let jwksCalls = 0;
+  const slowCalls: { signal: AbortSignal; settled: Promise<string> }[] = [];
+
+  const seen = (method: string, request: unknown, ctx: HandlerContext) => {
+    const traceparent = ctx.metadata.get("traceparent")[0];
+    calls.push({
+      method,
+      userId: ctx.userId,
+      role: ctx.role,
+      requestId: ctx.requestId,
+      traceparent: typeof traceparent === "string" ? traceparent : undefined,
+      deadline: ctx.deadline,
+      request,
+    });
+  };
+
+  const identity = createGrpcServer({
+    serviceName: "identity-double",
+    logger,
+    port: 0,
+    adminPort: 0,
+    drainDelayMs: 0,
+    services: [
+      {
+        service: identityV1.IdentityService,
+        handlers: unimplemented(identityV1.IdentityService, {
+          async getJwks() {
+            jwksCalls++;
+            return { keys: jwks.map((k) => ({ ...k.publicJwk }) as Record<string, string>) };
+          },
+          async getUser(request, ctx) {
+            seen("GetUser", request, ctx);
+            return {
+              user: {
+                id: request.userId,
+                email: `${request.userId}@example.com`,
+                name: "Test User",
+                role: identityV1.Role.CUSTOMER,
+              },
+            };
+          },
+          async listUsers(request, ctx) {
+            seen("ListUsers", request, ctx);
+            return { users: [] };
+          },
+        }),
+      },
+    ],
+  });
+
+  const catalog = createGrpcServer({
+    serviceName: "catalog-double",
+    logger,
+    port: 0,
+    adminPort: 0,
+    drainDelayMs: 0,
+    services: [
+      {
+        service: catalogV1.CatalogService,
+        handlers: unimplemented(catalogV1.CatalogService, {
+          async listProducts(request, ctx) {
+            seen("ListProducts", request, ctx);
+            const matching = products.filter(
+              (p) => request.categoryId === "" || p.categoryId === request.categoryId,
+            );
+            return { products: matching.slice(0, request.pageSize || matching.length) };
+          },
+          async getProduct(request, ctx) {
+            seen("GetProduct", request, ctx);
+            if (request.productId === "slow") {
+              const settled = new Promise<string>((resolve) => {
+                const timer = setTimeout(() => resolve("finished"), 5_000);
+                ctx.signal.addEventListener("abort", () => {
+                  clearTimeout(timer);
+                  resolve("aborted");
+                });
+              });
+              slowCalls.push({ signal: ctx.signal, settled });
+              await settled;
+              throw new ServiceError(Code.DEADLINE_EXCEEDED, "too slow");
+            }
+            const product = products.find((p) => p.id === request.productId);
+            if (!product) throw notFound(`product ${request.productId} not found`);
+            return { product };
+          },
+          async createProduct(request, ctx) {
+            seen("CreateProduct", request, ctx);
+            const violations = [];
+            if (request.name === "") violations.push({ field: "name", description: "must not be empty" });
+            if (request.sku === "") violations.push({ field: "sku", description: "must not be empty" });
+            if (violations.length > 0) throw invalidArgument(violations);
+            return { product: { id: "new", sku: request.sku, name: request.name } };
+          },
+        }),
+      },
+    ],
+  });
+
+  const [identityPorts, catalogPorts] = await Promise.all([identity.start(), catalog.start()]);
+  return {
+    identityAddress: `127.0.0.1:${identityPorts.port}`,
+    catalogAddress: `127.0.0.1:${catalogPorts.port}`,
+    calls,
+    jwks,
+    jwksCalls: () => jwksCalls,
+    callsTo: (method) => calls.filter((c) => c.method === method),
+    slowCalls,
+    async stop() {
+      await Promise.all([identity.stop(), catalog.stop()]);
+    },
+  };
+}
