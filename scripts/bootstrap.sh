@@ -97,3 +97,4 @@ if ! command -v pnpm >/dev/null 2>&1; then
   npm install -g --silent "pnpm@$PNPM_VERSION" >/dev/null
   say "installed pnpm $(pnpm --version)"
 fi
+for tool in "$REPO"/scripts/tools/*.sh; do bash "$tool"; done # deploy tools: helm (+kubectl), actionlint
