@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mercato/notification/v1/notification.proto.
  */
 export const file_mercato_notification_v1_notification: GenFile = /*@__PURE__*/
-  fileDesc("CiptZXJjYXRvL25vdGlmaWNhdGlvbi92MS9ub3RpZmljYXRpb24ucHJvdG8SF21lcmNhdG8ubm90aWZpY2F0aW9uLnYxIrsCCgxOb3RpZmljYXRpb24SCgoCaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRISCgpldmVudF90eXBlGAMgASgJEj0KB2NoYW5uZWwYBCABKA4yLC5tZXJjYXRvLm5vdGlmaWNhdGlvbi52MS5Ob3RpZmljYXRpb25DaGFubmVsEjsKBnN0YXR1cxgFIAEoDjIrLm1lcmNhdG8ubm90aWZpY2F0aW9uLnYxLk5vdGlmaWNhdGlvblN0YXR1cxIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdzdWJqZWN0GAcgASgJEhAKCGF0dGVtcHRzGAggASgFEisKB3NlbnRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlIKGExpc3ROb3RpZmljYXRpb25zUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJInIKGUxpc3ROb3RpZmljYXRpb25zUmVzcG9uc2USPAoNbm90aWZpY2F0aW9ucxgBIAMoCzIlLm1lcmNhdG8ubm90aWZpY2F0aW9uLnYxLk5vdGlmaWNhdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkqewoTTm90aWZpY2F0aW9uQ2hhbm5lbBIkCiBOT1RJRklDQVRJT05fQ0hBTk5FTF9VTlNQRUNJRklFRBAAEhwKGE5PVElGSUNBVElPTl9DSEFOTkVMX0xPRxABEiAKHE5PVElGSUNBVElPTl9DSEFOTkVMX1dFQkhPT0sQAiqYAQoSTm90aWZpY2F0aW9uU3RhdHVzEiMKH05PVElGSUNBVElPTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIfChtOT1RJRklDQVRJT05fU1RBVFVTX1BFTkRJTkcQARIcChhOT1RJRklDQVRJT05fU1RBVFVTX1NFTlQQAhIeChpOT1RJRklDQVRJT05fU1RBVFVTX0ZBSUxFRBADMqYBChNOb3RpZmljYXRpb25TZXJ2aWNlEo4BChFMaXN0Tm90aWZpY2F0aW9ucxIxLm1lcmNhdG8ubm90aWZpY2F0aW9uLnYxLkxpc3ROb3RpZmljYXRpb25zUmVxdWVzdBoyLm1lcmNhdG8ubm90aWZpY2F0aW9uLnYxLkxpc3ROb3RpZmljYXRpb25zUmVzcG9uc2UiEpACAYq1GAsIAhIHdXNlcl9pZGIGcHJvdG8z", [file_google_protobuf_timestamp, file_mercato_common_v1_options]);
+  fileDesc("CiptZXJjYXRvL25vdGlmaWNhdGlvbi92MS9ub3RpZmljYXRpb24ucHJvdG8SF21lcmNhdG8ubm90aWZpY2F0aW9uLnYxIrsCCgxOb3RpZmljYXRpb24SCgoCaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRISCgpldmVudF90eXBlGAMgASgJEj0KB2NoYW5uZWwYBCABKA4yLC5tZXJjYXRvLm5vdGlmaWNhdGlvbi52MS5Ob3RpZmljYXRpb25DaGFubmVsEjsKBnN0YXR1cxgFIAEoDjIrLm1lcmNhdG8ubm90aWZpY2F0aW9uLnYxLk5vdGlmaWNhdGlvblN0YXR1cxIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdzdWJqZWN0GAcgASgJEhAKCGF0dGVtcHRzGAggASgFEisKB3NlbnRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlIKGExpc3ROb3RpZmljYXRpb25zUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJInIKGUxpc3ROb3RpZmljYXRpb25zUmVzcG9uc2USPAoNbm90aWZpY2F0aW9ucxgBIAMoCzIlLm1lcmNhdG8ubm90aWZpY2F0aW9uLnYxLk5vdGlmaWNhdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkicwoHV2ViaG9vaxIKCgJpZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEgsKA3VybBgDIAEoCRIOCgZzZWNyZXQYBCABKAkSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiNgoWUmVnaXN0ZXJXZWJob29rUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEgsKA3VybBgCIAEoCSJMChdSZWdpc3RlcldlYmhvb2tSZXNwb25zZRIxCgd3ZWJob29rGAEgASgLMiAubWVyY2F0by5ub3RpZmljYXRpb24udjEuV2ViaG9vayI7ChREZWxldGVXZWJob29rUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhIKCndlYmhvb2tfaWQYAiABKAkiFwoVRGVsZXRlV2ViaG9va1Jlc3BvbnNlIiYKE0xpc3RXZWJob29rc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCSJKChRMaXN0V2ViaG9va3NSZXNwb25zZRIyCgh3ZWJob29rcxgBIAMoCzIgLm1lcmNhdG8ubm90aWZpY2F0aW9uLnYxLldlYmhvb2sqewoTTm90aWZpY2F0aW9uQ2hhbm5lbBIkCiBOT1RJRklDQVRJT05fQ0hBTk5FTF9VTlNQRUNJRklFRBAAEhwKGE5PVElGSUNBVElPTl9DSEFOTkVMX0xPRxABEiAKHE5PVElGSUNBVElPTl9DSEFOTkVMX1dFQkhPT0sQAiqYAQoSTm90aWZpY2F0aW9uU3RhdHVzEiMKH05PVElGSUNBVElPTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIfChtOT1RJRklDQVRJT05fU1RBVFVTX1BFTkRJTkcQARIcChhOT1RJRklDQVRJT05fU1RBVFVTX1NFTlQQAhIeChpOT1RJRklDQVRJT05fU1RBVFVTX0ZBSUxFRBADMrQEChNOb3RpZmljYXRpb25TZXJ2aWNlEo4BChFMaXN0Tm90aWZpY2F0aW9ucxIxLm1lcmNhdG8ubm90aWZpY2F0aW9uLnYxLkxpc3ROb3RpZmljYXRpb25zUmVxdWVzdBoyLm1lcmNhdG8ubm90aWZpY2F0aW9uLnYxLkxpc3ROb3RpZmljYXRpb25zUmVzcG9uc2UiEpACAYq1GAsIAhIHdXNlcl9pZBKFAQoPUmVnaXN0ZXJXZWJob29rEi8ubWVyY2F0by5ub3RpZmljYXRpb24udjEuUmVnaXN0ZXJXZWJob29rUmVxdWVzdBowLm1lcmNhdG8ubm90aWZpY2F0aW9uLnYxLlJlZ2lzdGVyV2ViaG9va1Jlc3BvbnNlIg+KtRgLCAISB3VzZXJfaWQSggEKDURlbGV0ZVdlYmhvb2sSLS5tZXJjYXRvLm5vdGlmaWNhdGlvbi52MS5EZWxldGVXZWJob29rUmVxdWVzdBouLm1lcmNhdG8ubm90aWZpY2F0aW9uLnYxLkRlbGV0ZVdlYmhvb2tSZXNwb25zZSISkAICirUYCwgCEgd1c2VyX2lkEn8KDExpc3RXZWJob29rcxIsLm1lcmNhdG8ubm90aWZpY2F0aW9uLnYxLkxpc3RXZWJob29rc1JlcXVlc3QaLS5tZXJjYXRvLm5vdGlmaWNhdGlvbi52MS5MaXN0V2ViaG9va3NSZXNwb25zZSISkAIBirUYCwgCEgd1c2VyX2lkYgZwcm90bzM", [file_google_protobuf_timestamp, file_mercato_common_v1_options]);
 
 /**
  * Notification is one message to a user about one event.
@@ -156,6 +156,192 @@ export const ListNotificationsResponseSchema: GenMessage<ListNotificationsRespon
   messageDesc(file_mercato_notification_v1_notification, 2);
 
 /**
+ * Webhook is an endpoint that receives a user's notifications. Each request
+ * is a JSON POST with the headers `Mercato-Event-Id` (deduplicate on it) and
+ * `Mercato-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>"
+ * keyed with the secret>`.
+ *
+ * @generated from message mercato.notification.v1.Webhook
+ */
+export type Webhook = Message<"mercato.notification.v1.Webhook"> & {
+  /**
+   * Webhook id (UUIDv7).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Id of the user who owns it.
+   *
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * The endpoint URL.
+   *
+   * @generated from field: string url = 3;
+   */
+  url: string;
+
+  /**
+   * The signing secret. Only set in RegisterWebhookResponse; empty everywhere else.
+   *
+   * @generated from field: string secret = 4;
+   */
+  secret: string;
+
+  /**
+   * When the webhook was registered.
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 5;
+   */
+  createdAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message mercato.notification.v1.Webhook.
+ * Use `create(WebhookSchema)` to create a new message.
+ */
+export const WebhookSchema: GenMessage<Webhook> = /*@__PURE__*/
+  messageDesc(file_mercato_notification_v1_notification, 3);
+
+/**
+ * RegisterWebhookRequest names the endpoint to register.
+ *
+ * @generated from message mercato.notification.v1.RegisterWebhookRequest
+ */
+export type RegisterWebhookRequest = Message<"mercato.notification.v1.RegisterWebhookRequest"> & {
+  /**
+   * Id of the user; empty means the caller.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * Absolute http or https URL of the endpoint, at most 2048 characters.
+   *
+   * @generated from field: string url = 2;
+   */
+  url: string;
+};
+
+/**
+ * Describes the message mercato.notification.v1.RegisterWebhookRequest.
+ * Use `create(RegisterWebhookRequestSchema)` to create a new message.
+ */
+export const RegisterWebhookRequestSchema: GenMessage<RegisterWebhookRequest> = /*@__PURE__*/
+  messageDesc(file_mercato_notification_v1_notification, 4);
+
+/**
+ * RegisterWebhookResponse carries the new webhook with its secret.
+ *
+ * @generated from message mercato.notification.v1.RegisterWebhookResponse
+ */
+export type RegisterWebhookResponse = Message<"mercato.notification.v1.RegisterWebhookResponse"> & {
+  /**
+   * The webhook, with `secret` set: store it now, it is never shown again.
+   *
+   * @generated from field: mercato.notification.v1.Webhook webhook = 1;
+   */
+  webhook?: Webhook | undefined;
+};
+
+/**
+ * Describes the message mercato.notification.v1.RegisterWebhookResponse.
+ * Use `create(RegisterWebhookResponseSchema)` to create a new message.
+ */
+export const RegisterWebhookResponseSchema: GenMessage<RegisterWebhookResponse> = /*@__PURE__*/
+  messageDesc(file_mercato_notification_v1_notification, 5);
+
+/**
+ * DeleteWebhookRequest names the webhook to remove.
+ *
+ * @generated from message mercato.notification.v1.DeleteWebhookRequest
+ */
+export type DeleteWebhookRequest = Message<"mercato.notification.v1.DeleteWebhookRequest"> & {
+  /**
+   * Id of the user who owns the webhook; empty means the caller.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * Id of the webhook.
+   *
+   * @generated from field: string webhook_id = 2;
+   */
+  webhookId: string;
+};
+
+/**
+ * Describes the message mercato.notification.v1.DeleteWebhookRequest.
+ * Use `create(DeleteWebhookRequestSchema)` to create a new message.
+ */
+export const DeleteWebhookRequestSchema: GenMessage<DeleteWebhookRequest> = /*@__PURE__*/
+  messageDesc(file_mercato_notification_v1_notification, 6);
+
+/**
+ * DeleteWebhookResponse is empty: the webhook is gone.
+ *
+ * @generated from message mercato.notification.v1.DeleteWebhookResponse
+ */
+export type DeleteWebhookResponse = Message<"mercato.notification.v1.DeleteWebhookResponse"> & {
+};
+
+/**
+ * Describes the message mercato.notification.v1.DeleteWebhookResponse.
+ * Use `create(DeleteWebhookResponseSchema)` to create a new message.
+ */
+export const DeleteWebhookResponseSchema: GenMessage<DeleteWebhookResponse> = /*@__PURE__*/
+  messageDesc(file_mercato_notification_v1_notification, 7);
+
+/**
+ * ListWebhooksRequest names whose webhooks to list.
+ *
+ * @generated from message mercato.notification.v1.ListWebhooksRequest
+ */
+export type ListWebhooksRequest = Message<"mercato.notification.v1.ListWebhooksRequest"> & {
+  /**
+   * Id of the user; empty means the caller.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+};
+
+/**
+ * Describes the message mercato.notification.v1.ListWebhooksRequest.
+ * Use `create(ListWebhooksRequestSchema)` to create a new message.
+ */
+export const ListWebhooksRequestSchema: GenMessage<ListWebhooksRequest> = /*@__PURE__*/
+  messageDesc(file_mercato_notification_v1_notification, 8);
+
+/**
+ * ListWebhooksResponse carries the user's webhooks.
+ *
+ * @generated from message mercato.notification.v1.ListWebhooksResponse
+ */
+export type ListWebhooksResponse = Message<"mercato.notification.v1.ListWebhooksResponse"> & {
+  /**
+   * The webhooks, oldest first, without secrets.
+   *
+   * @generated from field: repeated mercato.notification.v1.Webhook webhooks = 1;
+   */
+  webhooks: Webhook[];
+};
+
+/**
+ * Describes the message mercato.notification.v1.ListWebhooksResponse.
+ * Use `create(ListWebhooksResponseSchema)` to create a new message.
+ */
+export const ListWebhooksResponseSchema: GenMessage<ListWebhooksResponse> = /*@__PURE__*/
+  messageDesc(file_mercato_notification_v1_notification, 9);
+
+/**
  * NotificationChannel is how a notification is delivered.
  *
  * @generated from enum mercato.notification.v1.NotificationChannel
@@ -248,6 +434,40 @@ export const NotificationService: GenService<{
     methodKind: "unary";
     input: typeof ListNotificationsRequestSchema;
     output: typeof ListNotificationsResponseSchema;
+  },
+  /**
+   * RegisterWebhook registers an HTTPS (or, for local runs, HTTP) endpoint that
+   * receives the user's notifications as signed JSON POSTs. The response is
+   * the only time the signing secret is shown.
+   *
+   * @generated from rpc mercato.notification.v1.NotificationService.RegisterWebhook
+   */
+  registerWebhook: {
+    methodKind: "unary";
+    input: typeof RegisterWebhookRequestSchema;
+    output: typeof RegisterWebhookResponseSchema;
+  },
+  /**
+   * DeleteWebhook removes one of the user's webhook endpoints; deliveries
+   * still pending for it are abandoned. NOT_FOUND when the user has no such
+   * webhook.
+   *
+   * @generated from rpc mercato.notification.v1.NotificationService.DeleteWebhook
+   */
+  deleteWebhook: {
+    methodKind: "unary";
+    input: typeof DeleteWebhookRequestSchema;
+    output: typeof DeleteWebhookResponseSchema;
+  },
+  /**
+   * ListWebhooks returns the user's webhook endpoints, without their secrets.
+   *
+   * @generated from rpc mercato.notification.v1.NotificationService.ListWebhooks
+   */
+  listWebhooks: {
+    methodKind: "unary";
+    input: typeof ListWebhooksRequestSchema;
+    output: typeof ListWebhooksResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_mercato_notification_v1_notification, 0);
