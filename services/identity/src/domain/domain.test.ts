@@ -1,7 +1,21 @@
 import { createLocalJWKSet, jwtVerify } from "jose";
 import { describe, expect, it } from "vitest";
 import { hashPassword, verifyPassword } from "./password.js";
-import { checkEmail, checkName, checkPassword, loginDelayMs } from "./rules.js";
+import {
+  checkAvatarUrl,
+  checkCurrency,
+  checkEmail,
+  checkLocale,
+  checkName,
+  checkPassword,
+  checkUserId,
+  decodePageToken,
+  effectivePageSize,
+  encodePageToken,
+  loginDelayMs,
+  loginFailureResetMs,
+  loginThrottle,
+} from "./rules.js";
 import {
   activeKey,
   createSigningKey,
@@ -44,6 +58,56 @@ describe("rules", () => {
     expect(loginDelayMs(3)).toBe(1000);
     expect(loginDelayMs(5)).toBe(4000);
     expect(loginDelayMs(50)).toBe(30_000);
+  });
+});
+
+describe("login throttle", () => {
+  const now = new Date("2026-01-01T12:00:00Z");
+  const ago = (ms: number) => new Date(now.getTime() - ms);
+
+  it("lets attempts through until the delay earned by the streak has passed since the last failure", () => {
+    expect(loginThrottle(undefined, now)).toEqual({ failures: 0, retryAfterMs: 0 });
+    expect(loginThrottle({ failures: 2, lastFailureAt: ago(0) }, now)).toEqual({
+      failures: 2,
+      retryAfterMs: 0,
+    });
+    expect(loginThrottle({ failures: 3, lastFailureAt: ago(400) }, now)).toEqual({
+      failures: 3,
+      retryAfterMs: 600,
+    });
+    expect(loginThrottle({ failures: 3, lastFailureAt: ago(1000) }, now).retryAfterMs).toBe(0);
+    expect(loginThrottle({ failures: 40, lastFailureAt: ago(0) }, now).retryAfterMs).toBe(30_000);
+  });
+
+  it("forgets an old streak, so no lockout is permanent", () => {
+    expect(loginThrottle({ failures: 40, lastFailureAt: ago(loginFailureResetMs) }, now)).toEqual({
+      failures: 0,
+      retryAfterMs: 0,
+    });
+  });
+});
+
+describe("v2 profile rules and paging", () => {
+  it("checks avatar URLs, locales, currencies and user ids", () => {
+    expect(checkAvatarUrl("")).toEqual([]);
+    expect(checkAvatarUrl("https://a.example/x.png")).toEqual([]);
+    expect(checkAvatarUrl("http://a.example/x.png")[0]?.field).toBe("profile.avatar_url");
+    expect(checkAvatarUrl("nope")).toHaveLength(1);
+    expect(checkLocale("en-gb")).toEqual([]);
+    expect(checkLocale("not a locale")).toHaveLength(1);
+    expect(checkCurrency("eur")).toEqual([]);
+    expect(checkCurrency("EURO")).toHaveLength(1);
+    expect(checkUserId("")[0]?.description).toBe("must not be empty");
+    expect(checkUserId("1234")).toHaveLength(1);
+    expect(checkUserId("0190f5a8-7a3c-7cc2-9b1e-0d3c2f1a4b5c")).toEqual([]);
+  });
+
+  it("round-trips page tokens and rejects foreign ones", () => {
+    const cursor = { after: "0190f5a8-7a3c-7cc2-9b1e-0d3c2f1a4b5c", query: "ada" };
+    expect(decodePageToken(encodePageToken(cursor))).toEqual(cursor);
+    expect(decodePageToken("garbage")).toBeUndefined();
+    expect(decodePageToken(Buffer.from('{"a":"x","q":""}').toString("base64url"))).toBeUndefined();
+    expect([0, -1, 10, 500].map(effectivePageSize)).toEqual([50, 50, 10, 200]);
   });
 });
 

@@ -85,7 +85,7 @@ export type RegisterRequest = Message<"mercato.identity.v1.RegisterRequest"> & {
   email: string;
 
   /**
-   * Password; at least 8 characters. Stored only as a scrypt or argon2 hash.
+   * Password; at least 10 characters. Stored only as a scrypt or argon2 hash.
    *
    * @generated from field: string password = 2;
    */

@@ -1,0 +1,69 @@
+import {
+  ConfigError,
+  type ConfigOf,
+  integer,
+  optionalText,
+  loadConfig as parseConfig,
+  serviceSettings,
+  text,
+} from "@mercato/platform/config";
+import { checkEmail, checkPassword, normalizeEmail } from "./domain/rules.js";
+
+/** Every setting of the identity service: the shared ones plus its own. */
+export const identitySettings = {
+  ...serviceSettings("identity", 50051),
+  jwtIssuer: text("JWT_ISSUER", {
+    default: "mercato-identity",
+    description: "`iss` of access tokens; verifiers pin it",
+  }),
+  jwtAudience: text("JWT_AUDIENCE", { default: "mercato", description: "`aud` of access tokens" }),
+  accessTokenTtlSeconds: integer("ACCESS_TOKEN_TTL_SECONDS", {
+    default: 15 * 60,
+    min: 30,
+    max: 24 * 3600,
+    description: "lifetime of access tokens",
+  }),
+  refreshTokenTtlSeconds: integer("REFRESH_TOKEN_TTL_SECONDS", {
+    default: 30 * 24 * 3600,
+    min: 60,
+    description: "lifetime of a refresh token (each rotation issues a new one with a fresh lifetime)",
+  }),
+  signingKeyPeriodSeconds: integer("SIGNING_KEY_PERIOD_SECONDS", {
+    default: 24 * 3600,
+    min: 1,
+    description: "how long one signing key signs before the next one takes over",
+  }),
+  adminEmail: optionalText("IDENTITY_ADMIN_EMAIL", "email of the admin ensured at start-up"),
+  adminPassword: optionalText("IDENTITY_ADMIN_PASSWORD", "password of that admin when it is created"),
+} as const;
+
+/** The identity service's typed configuration. */
+export type IdentityConfig = ConfigOf<typeof identitySettings>;
+
+/**
+ * Reads the configuration from `env` (the process environment by default: this is the only place
+ * identity reads it). Besides each variable's own checks, the admin variables must come together,
+ * with a valid email and a password that meets the policy.
+ *
+ * @throws ConfigError listing every problem
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): IdentityConfig {
+  const config = parseConfig(identitySettings, env);
+  const problems: string[] = [];
+  const { adminEmail, adminPassword } = config;
+  if ((adminEmail === undefined) !== (adminPassword === undefined)) {
+    problems.push("IDENTITY_ADMIN_EMAIL and IDENTITY_ADMIN_PASSWORD must be set together");
+  }
+  if (adminEmail !== undefined) {
+    for (const v of checkEmail(adminEmail)) problems.push(`IDENTITY_ADMIN_EMAIL ${v.description}`);
+  }
+  if (adminEmail !== undefined && adminPassword !== undefined) {
+    for (const v of checkPassword(adminPassword, adminEmail)) {
+      problems.push(`IDENTITY_ADMIN_PASSWORD ${v.description}`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return adminEmail === undefined
+    ? config
+    : Object.freeze({ ...config, adminEmail: normalizeEmail(adminEmail) });
+}
