@@ -21,7 +21,11 @@ export const serviceNames = [
 /** A backend service's name. */
 export type ServiceName = (typeof serviceNames)[number];
 
-/** Default gRPC ports for local runs; each service's admin port is its gRPC port + 1000. */
+/**
+ * Default gRPC ports for local runs. Admin ports are 9101–9107 in the same order: the +1000 default
+ * of Kubernetes (51051…) lies inside Linux's ephemeral port range, where a local outgoing connection
+ * can already hold the port.
+ */
 export const defaultPorts: Readonly<Record<ServiceName, number>> = {
   identity: 50051,
   catalog: 50052,
@@ -163,7 +167,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
     ports.set(
       name,
       options.fixedPorts
-        ? { grpc: defaultPorts[name], admin: defaultPorts[name] + 1000 }
+        ? { grpc: defaultPorts[name], admin: defaultPorts[name] - 50051 + 9101 }
         : { grpc: await freePort(), admin: await freePort() },
     );
   }

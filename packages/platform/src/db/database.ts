@@ -1,11 +1,10 @@
-import { mkdir } from "node:fs/promises";
-import { PGlite } from "@electric-sql/pglite";
 import type { ExtractTablesWithRelations, SQL } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from "drizzle-orm/pg-core";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import type { Logger } from "../log/index.js";
+import { openPglite } from "./pglite.js";
 
 /** A drizzle schema: the tables (and relations) a service declares in `src/db/schema.ts`. */
 export type DbSchema = Record<string, unknown>;
@@ -123,9 +122,7 @@ export async function connectDatabase<S extends DbSchema>(
   if (dataDir === undefined || dataDir === "") {
     throw new Error("connectDatabase: give either url (a PostgreSQL server) or dataDir (embedded PGlite)");
   }
-  if (!dataDir.includes("://")) await mkdir(dataDir, { recursive: true });
-  const client = new PGlite(dataDir);
-  await client.waitReady;
+  const client = await openPglite(dataDir);
   const db = drizzlePglite(client, { schema, casing: "snake_case" }) as unknown as Db<S>;
   logger.info({ driver: "pglite", dataDir }, "database opened");
   let closed: Promise<void> | undefined;
