@@ -1,7 +1,15 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type RunningSystem, sharedDatabaseUrl, startSystem, uniqueName } from "@mercato/testing";
+import {
+  databaseUrlOn,
+  type RunningSystem,
+  type ServiceName,
+  type SystemOptions,
+  sharedDatabaseUrl,
+  startSystem,
+  uniqueName,
+} from "@mercato/testing";
 
 /** The admin every e2e system is started with. */
 export const admin = { email: "admin@e2e.test", password: "e2e-admin-password" };
@@ -14,10 +22,24 @@ export interface EdgeResponse {
   readonly body: any;
 }
 
+/** Options of {@link startE2eSystem}; every one is optional. */
+export interface E2eSystemOptions {
+  /** Prefix of the database names and of the temporary data folder (default "e2e"). */
+  readonly name?: string;
+  /** Extra environment for every process (added over the defaults). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Per-process extra environment. */
+  readonly serviceEnv?: SystemOptions["serviceEnv"];
+  /** Abort each `call` after this long (default: no limit); the call then rejects. */
+  readonly requestTimeoutMs?: number;
+}
+
 /** A whole Mercato started for one test file, with a plain-HTTP client for its edge. */
 export interface E2eSystem {
   readonly system: RunningSystem;
   readonly url: string;
+  /** URL of a service's own database on the run's PostgreSQL (for tests that check its tables). */
+  databaseUrl(service: ServiceName): string;
   /** POSTs Connect JSON to `/<service>/<method>`, with a bearer token when given. */
   call(path: string, body: unknown, token?: string, headers?: Record<string, string>): Promise<EdgeResponse>;
   /** Logs in and returns the access token. */
@@ -29,13 +51,22 @@ export interface E2eSystem {
  * Starts every service and the gateway as real processes, on the run's PostgreSQL (one fresh database
  * per service) and a nats-server of its own, so test files never share streams or consumers.
  */
-export async function startE2eSystem(): Promise<E2eSystem> {
-  const dataDir = mkdtempSync(join(tmpdir(), "mercato-e2e-"));
+export async function startE2eSystem(options: E2eSystemOptions = {}): Promise<E2eSystem> {
+  const name = options.name ?? "e2e";
+  const dataDir = mkdtempSync(join(tmpdir(), `mercato-${name}-`));
+  const serverUrl = sharedDatabaseUrl();
+  const databasePrefix = uniqueName(name).toLowerCase();
   const system = await startSystem({
-    databaseUrl: sharedDatabaseUrl(),
-    databasePrefix: uniqueName("e2e"),
+    databaseUrl: serverUrl,
+    databasePrefix,
     dataDir,
-    env: { LOG_LEVEL: "warn", IDENTITY_ADMIN_EMAIL: admin.email, IDENTITY_ADMIN_PASSWORD: admin.password },
+    env: {
+      LOG_LEVEL: "warn",
+      IDENTITY_ADMIN_EMAIL: admin.email,
+      IDENTITY_ADMIN_PASSWORD: admin.password,
+      ...options.env,
+    },
+    ...(options.serviceEnv ? { serviceEnv: options.serviceEnv } : {}),
     readyTimeoutMs: 60_000,
   });
   const url = system.gatewayUrl!;
@@ -48,6 +79,9 @@ export async function startE2eSystem(): Promise<E2eSystem> {
         ...headers,
       },
       body: typeof body === "string" ? body : JSON.stringify(body),
+      ...(options.requestTimeoutMs !== undefined
+        ? { signal: AbortSignal.timeout(options.requestTimeoutMs) }
+        : {}),
     });
     const text = await response.text();
     return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined };
@@ -55,6 +89,7 @@ export async function startE2eSystem(): Promise<E2eSystem> {
   return {
     system,
     url,
+    databaseUrl: (service) => databaseUrlOn(serverUrl, `${databasePrefix}_${service}`),
     call,
     async login(email, password) {
       const response = await call("/mercato.identity.v1.IdentityService/Login", { email, password });

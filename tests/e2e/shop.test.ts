@@ -37,7 +37,11 @@ describe("shop core through the edge", () => {
   it("register → login → browse → review", async () => {
     const registered = await register("ada@example.com", "Ada");
     expect(registered.status).toBe(200);
-    expect(registered.body.user).toMatchObject({ email: "ada@example.com", name: "Ada", role: "ROLE_CUSTOMER" });
+    expect(registered.body.user).toMatchObject({
+      email: "ada@example.com",
+      name: "Ada",
+      role: "ROLE_CUSTOMER",
+    });
     const token = await e2e.login("ada@example.com", "a long enough secret");
 
     const category = await e2e.call(`${catalog}/CreateCategory`, { name: "Coffee" }, adminToken);
@@ -93,7 +97,10 @@ describe("shop core through the edge", () => {
 
   it("rotates refresh tokens and revokes the family when a spent one is reused", async () => {
     await register("rot@example.com");
-    const login = await e2e.call(`${identity}/Login`, { email: "rot@example.com", password: "a long enough secret" });
+    const login = await e2e.call(`${identity}/Login`, {
+      email: "rot@example.com",
+      password: "a long enough secret",
+    });
     const first = login.body.refreshToken as string;
     const rotated = await e2e.call(`${identity}/RefreshToken`, { refreshToken: first });
     expect(rotated.status).toBe(200);
@@ -178,7 +185,9 @@ describe("shop core through the edge", () => {
   });
 
   it("tags every response with a request id", async () => {
-    const response = await e2e.call(`${catalog}/ListProducts`, {}, undefined, { "x-request-id": "e2e-req-1" });
+    const response = await e2e.call(`${catalog}/ListProducts`, {}, undefined, {
+      "x-request-id": "e2e-req-1",
+    });
     expect(response.headers.get("x-request-id")).toBe("e2e-req-1");
     const minted = await e2e.call(`${catalog}/ListProducts`, {});
     expect(minted.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
