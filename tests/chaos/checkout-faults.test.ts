@@ -1,0 +1,781 @@
+/**
+ * Whole-system fault test of checkout (issue 4, item 6).
+ *
+ * The whole system runs as real processes (startSystem through the e2e harness) on the run's
+ * PostgreSQL with a nats-server of its own. Customers place a batch of orders through the edge while
+ * a chaos loop kill -9's the order and payment services at random moments (each restarted after a
+ * short random delay) and crashes and restarts nats-server once. Client calls that fail are retried
+ * with the same idempotency key (the PlaceOrder contract), a bounded number of times.
+ *
+ * After the chaos stops, within 30 s:
+ * - every order is terminal: CONFIRMED with its saga COMPLETED, or CANCELLED with its saga COMPENSATED
+ *   (read through the edge as the owner: ListOrders to find every order, GetOrder for each);
+ * - money: read from the payment service's own database `<prefix>_payment` with postgres.js (GetPayment
+ *   is admin-only at the edge and answers one payment per order, so it could not show a second one):
+ *   the sum captured (net of refunds) equals the sum of the confirmed orders' totals; each confirmed
+ *   order has exactly one payment, CAPTURED for its total; a cancelled order has nothing captured or
+ *   left authorized; no order has two payments; the provider's books agree with the payments;
+ * - stock: for every SKU, GetStock's `available` (at the edge) + the units of the confirmed orders
+ *   equals the starting stock, nothing stays reserved, and inventory's committed reservations (its
+ *   database) hold exactly the confirmed orders' units;
+ * - events: the MERCATO_ORDER stream holds exactly one OrderPlaced per order (read with a nats client,
+ *   counted by the order id decoded from the payload, field 3);
+ * - leases: no saga was driven by two drivers at once, judged from order's `saga_steps` log (see
+ *   {@link leaseViolations} for the exact rules).
+ */
+import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { protobufString, readStream, withDatabase } from "@mercato/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { admin, type E2eSystem, type EdgeResponse, startE2eSystem } from "../e2e/harness.js";
+
+const identity = "/mercato.identity.v1.IdentityService";
+const catalog = "/mercato.catalog.v1.CatalogService";
+const inventory = "/mercato.inventory.v1.InventoryService";
+const orders = "/mercato.order.v1.OrderService";
+
+/** Orders placed at least (the batch goes on until the chaos is over, up to {@link MAX_ORDERS}). */
+const MIN_ORDERS = 240;
+const MAX_ORDERS = 700;
+/** Client concurrency and pacing of new orders (per second, all clients together). */
+const CONCURRENCY = 8;
+const ORDER_RATE = 3;
+/** kill -9 of each of order and payment. */
+const KILLS_EACH = 12;
+/** The order service's saga lease, set explicitly so the lease check knows it. */
+const SAGA_LEASE_MS = 10_000;
+/** Everything must have settled this long after the chaos stops. */
+const RECOVERY_BUDGET_MS = 30_000;
+/** PlaceOrder attempts per idempotency key before the client gives up. */
+const PLACE_ATTEMPTS = 40;
+
+interface ProductPlan {
+  readonly sku: string;
+  readonly name: string;
+  readonly priceMinor: number;
+  readonly stock: number;
+  /** Relative chance of being an order's first line. */
+  readonly weight: number;
+}
+
+/** Two plentiful SKUs and two scarce ones, so some orders must be cancelled for want of stock. */
+const productPlans: readonly ProductPlan[] = [
+  { sku: "CHAOS-BEANS", name: "Chaos beans", priceMinor: 1290, stock: 5000, weight: 45 },
+  { sku: "CHAOS-FILTER", name: "Chaos filter papers", priceMinor: 450, stock: 5000, weight: 30 },
+  { sku: "CHAOS-GRINDER", name: "Chaos grinder", priceMinor: 9900, stock: 14, weight: 15 },
+  { sku: "CHAOS-KETTLE", name: "Chaos kettle", priceMinor: 3450, stock: 7, weight: 10 },
+];
+
+const address = {
+  name: "Chaos Customer",
+  line1: "1 Fault Lane",
+  city: "Lisbon",
+  postalCode: "1000-001",
+  countryCode: "PT",
+};
+
+/** Connect error codes after which the same PlaceOrder (same key) may succeed. */
+const retryableCodes = new Set([
+  "unavailable",
+  "deadline_exceeded",
+  "aborted",
+  "internal",
+  "unknown",
+  "resource_exhausted",
+  "canceled",
+]);
+
+interface Customer {
+  readonly id: string;
+  readonly token: string;
+}
+
+interface Product extends ProductPlan {
+  readonly id: string;
+}
+
+interface PlacedOrder {
+  readonly orderId: string;
+  readonly customer: Customer;
+  readonly paymentToken: string;
+  readonly attempts: number;
+}
+
+/** An order as the edge shows it (Connect JSON). */
+interface EdgeOrder {
+  readonly id: string;
+  readonly userId: string;
+  readonly status?: string;
+  readonly lines?: readonly { sku: string; quantity: number }[];
+  readonly total?: { currencyCode: string; amountMinor: string };
+  readonly cancelReason?: string;
+  readonly saga?: { step?: string; state?: string };
+}
+
+/** One row of order's saga_steps log. */
+export interface StepRow {
+  readonly sagaId: string;
+  readonly id: number;
+  readonly step: number;
+  readonly state: string;
+  readonly attempt: number;
+  readonly driverId: string;
+  /** Microseconds since the epoch, from the database clock. */
+  readonly atUs: number;
+}
+
+const SAGA_STEP_CAPTURE_PAYMENT = 5;
+const SAGA_STEP_CANCEL_ORDER = 9;
+
+/**
+ * The lease check over order's `saga_steps` log. Per saga, rows are taken in insertion order (`id`)
+ * and cut into runs of consecutive rows by the same driver. Every process of the order service has
+ * its own driver id, and at most one order process is alive at a time in this test, so:
+ *
+ * 1. No comeback: a driver that another driver has followed never writes for that saga again
+ *    (A … B … A means A and B both held the saga).
+ * 2. No early takeover: when driver B follows driver A and A's last row leaves A holding the lease
+ *    (`started`, or `succeeded`/`skipped`/`redirected` of a non-final step), B's first row is at least
+ *    the lease time after A's last row. Both timestamps come from the database clock, and every row
+ *    that leaves a lease held sets it to expire exactly `now() + lease` of its own transaction, so a
+ *    legal takeover can only be later. (`retry` and `failed` may free the lease for a backoff, so a
+ *    takeover after them is not timed: the check is conservative there.)
+ * 3. Every `started` row is followed directly by the same driver's outcome row for the same step
+ *    and attempt, unless that driver never writes for the saga again (it died mid-step).
+ * 4. Nothing follows the final row of a finished saga (capture succeeded, or cancel order done).
+ *
+ * @returns one line per violation
+ */
+export function leaseViolations(rows: readonly StepRow[], leaseMs: number): string[] {
+  const bySaga = new Map<string, StepRow[]>();
+  for (const row of rows) {
+    const list = bySaga.get(row.sagaId);
+    if (list) list.push(row);
+    else bySaga.set(row.sagaId, [row]);
+  }
+  const violations: string[] = [];
+  const holding = (row: StepRow) =>
+    row.state === "started" ||
+    ((row.state === "succeeded" || row.state === "skipped" || row.state === "redirected") && !isFinal(row));
+  const isFinal = (row: StepRow) =>
+    (row.step === SAGA_STEP_CAPTURE_PAYMENT && row.state === "succeeded") ||
+    (row.step === SAGA_STEP_CANCEL_ORDER && (row.state === "succeeded" || row.state === "skipped"));
+  for (const [sagaId, list] of bySaga) {
+    list.sort((a, b) => a.id - b.id);
+    const runs: StepRow[][] = [];
+    for (const row of list) {
+      const last = runs.at(-1);
+      if (last && last[0]?.driverId === row.driverId) last.push(row);
+      else runs.push([row]);
+    }
+    const seen = new Set<string>();
+    for (let i = 0; i < runs.length; i++) {
+      const run = runs[i] as StepRow[];
+      const driver = (run[0] as StepRow).driverId;
+      if (seen.has(driver))
+        violations.push(`saga ${sagaId}: driver ${driver} wrote again after another driver`);
+      seen.add(driver);
+      const next = runs[i + 1];
+      if (next === undefined) continue;
+      const a = run.at(-1) as StepRow;
+      const b = next[0] as StepRow;
+      if (holding(a) && b.atUs - a.atUs < leaseMs * 1000) {
+        violations.push(
+          `saga ${sagaId}: driver ${b.driverId} took over ${((b.atUs - a.atUs) / 1000).toFixed(1)} ms after ` +
+            `driver ${driver}'s ${a.state} of step ${a.step} (lease ${leaseMs} ms)`,
+        );
+      }
+    }
+    for (let i = 0; i < list.length; i++) {
+      const row = list[i] as StepRow;
+      const next = list[i + 1];
+      if (row.state === "started") {
+        const outcome =
+          next !== undefined &&
+          next.driverId === row.driverId &&
+          next.step === row.step &&
+          next.attempt === row.attempt &&
+          next.state !== "started";
+        const diedHere = !list.slice(i + 1).some((later) => later.driverId === row.driverId);
+        if (!outcome && !diedHere) {
+          violations.push(
+            `saga ${sagaId}: step ${row.step} attempt ${row.attempt} started by ${row.driverId} is followed by ` +
+              `${next ? `${next.state} of step ${next.step} by ${next.driverId}` : "nothing"}`,
+          );
+        }
+      }
+      if (isFinal(row) && next !== undefined) {
+        violations.push(`saga ${sagaId}: ${next.state} of step ${next.step} after the saga finished`);
+      }
+    }
+  }
+  return violations;
+}
+
+function pick<T>(items: readonly T[], weight: (item: T) => number): T {
+  const total = items.reduce((sum, item) => sum + weight(item), 0);
+  let roll = Math.random() * total;
+  for (const item of items) {
+    roll -= weight(item);
+    if (roll < 0) return item;
+  }
+  return items.at(-1) as T;
+}
+
+const between = (min: number, max: number) => min + Math.random() * (max - min);
+
+/** Runs `fn` over `items` with at most `limit` at once. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const index = next++;
+        results[index] = await fn(items[index] as T);
+      }
+    }),
+  );
+  return results;
+}
+
+let e2e: E2eSystem;
+let adminToken: string;
+
+beforeAll(async () => {
+  e2e = await startE2eSystem({
+    name: "chaos",
+    requestTimeoutMs: 15_000,
+    serviceEnv: { order: { SAGA_LEASE_MS: String(SAGA_LEASE_MS) } },
+  });
+  adminToken = await e2e.login(admin.email, admin.password);
+}, 120_000);
+
+afterAll(async () => {
+  await e2e?.stop();
+}, 60_000);
+
+async function ok(response: Promise<EdgeResponse>, what: string): Promise<EdgeResponse> {
+  const answer = await response;
+  if (answer.status !== 200) throw new Error(`${what}: ${answer.status} ${JSON.stringify(answer.body)}`);
+  return answer;
+}
+
+/** A read through the edge, retried while a service restarts. */
+async function read(path: string, body: unknown, token?: string): Promise<EdgeResponse> {
+  let last: unknown;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    try {
+      const response = await e2e.call(path, body, token);
+      if (response.status === 200) return response;
+      last = `${response.status} ${JSON.stringify(response.body)}`;
+      if (!retryableCodes.has(response.body?.code)) break;
+    } catch (error) {
+      last = error;
+    }
+    await sleep(250);
+  }
+  throw new Error(`${path} failed: ${last instanceof Error ? last.message : String(last)}`);
+}
+
+async function setUp(): Promise<{ products: Product[]; customers: Customer[] }> {
+  const category = await ok(e2e.call(`${catalog}/CreateCategory`, { name: "Chaos" }, adminToken), "category");
+  const products: Product[] = [];
+  for (const plan of productPlans) {
+    const created = await ok(
+      e2e.call(
+        `${catalog}/CreateProduct`,
+        {
+          sku: plan.sku,
+          name: plan.name,
+          description: "Stock for the checkout fault test",
+          price: { currencyCode: "EUR", amountMinor: String(plan.priceMinor) },
+          categoryId: category.body.category.id,
+        },
+        adminToken,
+      ),
+      `create ${plan.sku}`,
+    );
+    await ok(e2e.call(`${inventory}/SetStock`, { sku: plan.sku, onHand: plan.stock }, adminToken), "stock");
+    products.push({ ...plan, id: created.body.product.id as string });
+  }
+  const customers: Customer[] = [];
+  for (let i = 0; i < CONCURRENCY; i++) {
+    const email = `chaos-${i}-${randomUUID().slice(0, 8)}@example.com`;
+    const registered = await ok(
+      e2e.call(`${identity}/Register`, { email, password: "a long enough secret", name: `Chaos ${i}` }),
+      "register",
+    );
+    customers.push({
+      id: registered.body.user.id as string,
+      token: await e2e.login(email, "a long enough secret"),
+    });
+  }
+  return { products, customers };
+}
+
+function randomOrder(products: readonly Product[]) {
+  const first = pick(products, (p) => p.weight);
+  const chosen = [first];
+  if (Math.random() < 0.35) {
+    const second = pick(
+      products.filter((p) => p !== first),
+      (p) => p.weight,
+    );
+    chosen.push(second);
+  }
+  const roll = Math.random();
+  const paymentToken = roll < 0.8 ? "tok_visa" : roll < 0.9 ? "tok_chargeDeclined" : "tok_unavailable";
+  return {
+    lines: chosen.map((p) => ({ productId: p.id, quantity: 1 + Math.floor(Math.random() * 3) })),
+    paymentToken,
+  };
+}
+
+interface PlaceStats {
+  retries: number;
+  maxAttempts: number;
+  gaveUp: { key: string; customer: Customer; last: string }[];
+  rejected: string[];
+}
+
+/** PlaceOrder with one idempotency key, retried (bounded) while it fails transiently. */
+async function placeOrder(
+  customer: Customer,
+  order: ReturnType<typeof randomOrder>,
+  stats: PlaceStats,
+): Promise<PlacedOrder | undefined> {
+  const idempotencyKey = randomUUID();
+  const body = { idempotencyKey, ...order, shippingAddress: address };
+  let last = "";
+  for (let attempt = 1; attempt <= PLACE_ATTEMPTS; attempt++) {
+    if (attempt > 1) stats.retries++;
+    stats.maxAttempts = Math.max(stats.maxAttempts, attempt);
+    try {
+      const response = await e2e.call(`${orders}/PlaceOrder`, body, customer.token);
+      if (response.status === 200) {
+        return {
+          orderId: response.body.order.id as string,
+          customer,
+          paymentToken: order.paymentToken,
+          attempts: attempt,
+        };
+      }
+      last = `${response.status} ${JSON.stringify(response.body)}`;
+      if (!retryableCodes.has(response.body?.code)) {
+        stats.rejected.push(last);
+        return undefined;
+      }
+    } catch (error) {
+      last = error instanceof Error ? error.message : String(error);
+    }
+    await sleep(Math.min(2000, 100 * 2 ** Math.min(attempt, 5)) * between(0.5, 1));
+  }
+  stats.gaveUp.push({ key: idempotencyKey, customer, last });
+  return undefined;
+}
+
+type ChaosTarget = "order" | "payment";
+
+interface ChaosLog {
+  kills: { target: ChaosTarget | "nats"; at: number; downMs: number }[];
+  lastKillAt: number;
+  restartFailures: string[];
+}
+
+/** Restarts a killed process like a supervisor would: again until it comes up. */
+async function restartUntilUp(name: ChaosTarget, log: ChaosLog): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await e2e.system.restart(name);
+      return;
+    } catch (error) {
+      log.restartFailures.push(`${name} attempt ${attempt}: ${(error as Error).message.slice(0, 300)}`);
+      if (attempt >= 5) throw error;
+      await sleep(1000);
+    }
+  }
+}
+
+async function killLoop(target: ChaosTarget, log: ChaosLog): Promise<void> {
+  for (let i = 0; i < KILLS_EACH; i++) {
+    await sleep(between(1500, 5000));
+    const victim = e2e.system.processes.get(target);
+    if (!victim) throw new Error(`no ${target} process`);
+    const at = Date.now();
+    log.lastKillAt = Math.max(log.lastKillAt, at);
+    await victim.process.kill("SIGKILL");
+    await sleep(between(200, 1500));
+    await restartUntilUp(target, log);
+    log.kills.push({ target, at, downMs: Date.now() - at });
+  }
+}
+
+async function natsOutage(log: ChaosLog, afterMs: number): Promise<void> {
+  const nats = e2e.system.nats;
+  if (!nats) throw new Error("the system runs no nats-server of its own");
+  await sleep(afterMs);
+  const at = Date.now();
+  log.lastKillAt = Math.max(log.lastKillAt, at);
+  await nats.kill();
+  await sleep(between(1500, 4000));
+  await nats.restart();
+  log.kills.push({ target: "nats", at, downMs: Date.now() - at });
+}
+
+/** Every order of the customers, through the edge (ListOrders as each owner, paged). */
+async function listAllOrders(customers: readonly Customer[]): Promise<Map<string, EdgeOrder>> {
+  const all = new Map<string, EdgeOrder>();
+  for (const customer of customers) {
+    let pageToken = "";
+    do {
+      const page = await read(`${orders}/ListOrders`, { pageSize: 200, pageToken }, customer.token);
+      for (const order of (page.body.orders ?? []) as EdgeOrder[]) all.set(order.id, order);
+      pageToken = page.body.nextPageToken ?? "";
+    } while (pageToken);
+  }
+  return all;
+}
+
+const isTerminal = (order: EdgeOrder) =>
+  (order.status === "ORDER_STATUS_CONFIRMED" && order.saga?.state === "SAGA_STATE_COMPLETED") ||
+  (order.status === "ORDER_STATUS_CANCELLED" && order.saga?.state === "SAGA_STATE_COMPENSATED");
+
+describe("checkout under faults", () => {
+  it(
+    "keeps every invariant while order, payment and nats-server are killed",
+    async () => {
+      const { products, customers } = await setUp();
+      const productBySku = new Map(products.map((p) => [p.sku, p]));
+
+      // ---- the batch and the chaos, side by side ----
+      const chaos: ChaosLog = { kills: [], lastKillAt: 0, restartFailures: [] };
+      const stats: PlaceStats = { retries: 0, maxAttempts: 0, gaveUp: [], rejected: [] };
+      const placed: PlacedOrder[] = [];
+      let chaosDone = false;
+      let started = 0;
+      let nextSlot = Date.now();
+      const batchStart = Date.now();
+      const expectedChaosMs = KILLS_EACH * 6_000;
+
+      const chaosRun = Promise.all([
+        killLoop("order", chaos),
+        killLoop("payment", chaos),
+        natsOutage(chaos, between(0.3, 0.6) * expectedChaosMs),
+      ]).finally(() => {
+        chaosDone = true;
+      });
+
+      const workers = Array.from({ length: CONCURRENCY }, async (_, worker) => {
+        const customer = customers[worker] as Customer;
+        for (;;) {
+          if (started >= MAX_ORDERS || (chaosDone && started >= MIN_ORDERS)) return;
+          started++;
+          const slot = Math.max(Date.now(), nextSlot);
+          nextSlot = slot + 1000 / ORDER_RATE;
+          await sleep(slot - Date.now());
+          const order = await placeOrder(customer, randomOrder(products), stats);
+          if (order) placed.push(order);
+        }
+      });
+
+      await chaosRun;
+      const chaosEnd = Date.now();
+      const recoveryDeadline = chaosEnd + RECOVERY_BUDGET_MS;
+      await Promise.all(workers);
+      const batchEnd = Date.now();
+
+      // ---- every order terminal, within the recovery budget ----
+      let all = new Map<string, EdgeOrder>();
+      let pending: EdgeOrder[] = [];
+      for (;;) {
+        all = await listAllOrders(customers);
+        pending = [...all.values()].filter((order) => !isTerminal(order));
+        if (pending.length === 0 || Date.now() > recoveryDeadline) break;
+        await sleep(500);
+      }
+      const settledAt = Date.now();
+      // GetOrder for each, as its owner: the answer the customer would get.
+      const ownerOf = new Map<string, Customer>();
+      for (const customer of customers) {
+        for (const order of all.values()) if (order.userId === customer.id) ownerOf.set(order.id, customer);
+      }
+      const finalOrders = await mapLimit([...all.keys()], CONCURRENCY, async (orderId) => {
+        const response = await read(`${orders}/GetOrder`, { orderId }, ownerOf.get(orderId)?.token);
+        return response.body.order as EdgeOrder;
+      });
+      const confirmed = finalOrders.filter((o) => o.status === "ORDER_STATUS_CONFIRMED");
+      const cancelled = finalOrders.filter((o) => o.status === "ORDER_STATUS_CANCELLED");
+      const reasons = new Map<string, number>();
+      for (const order of cancelled) {
+        const reason = (order.cancelReason ?? "").replace(/[0-9a-f-]{36}/g, "…").slice(0, 80);
+        reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+      }
+
+      // ---- money, from the payment service's database ----
+      const payments = await withDatabase(e2e.databaseUrl("payment"), async (sql) => ({
+        rows: await sql<
+          {
+            id: string;
+            order_id: string;
+            status: string;
+            authorize_key: string;
+            capture_key: string | null;
+            amount_minor: string;
+            captured_minor: string;
+            refunded_minor: string;
+          }[]
+        >`select id, order_id, status, authorize_key, capture_key, amount_minor::text,
+                 captured_minor::text, refunded_minor::text from payments`,
+        books: await sql<
+          { idempotency_key: string; state: string; captured_minor: string; refunded_minor: string }[]
+        >`select idempotency_key, state, captured_minor::text, refunded_minor::text
+            from test_provider_authorizations`,
+      }));
+
+      // ---- stock: inventory's view at the edge and its committed reservations ----
+      const stockAtEdge = new Map<string, { onHand: number; reserved: number; available: number }>();
+      for (const product of products) {
+        const stock = await read(`${inventory}/GetStock`, { sku: product.sku });
+        stockAtEdge.set(product.sku, {
+          onHand: stock.body.onHand ?? 0,
+          reserved: stock.body.reserved ?? 0,
+          available: stock.body.available ?? 0,
+        });
+      }
+      const inventoryRows = await withDatabase(e2e.databaseUrl("inventory"), async (sql) => ({
+        committed: await sql<{ sku: string; units: number }[]>`
+          select l.sku, sum(l.quantity)::int as units from reservation_lines l
+            join reservations r on r.id = l.reservation_id
+           where r.status = 'committed' group by l.sku`,
+        held: await sql<{ n: number }[]>`select count(*)::int as n from reservations where status = 'held'`,
+        adjustments: await sql<{ n: number }[]>`
+          select count(*)::int as n from stock_movements where kind = 'adjust'`,
+      }));
+
+      // ---- events: OrderPlaced on MERCATO_ORDER, waiting out the relay within the budget ----
+      let placedEvents = new Map<string, number>();
+      let badEvents: string[] = [];
+      for (;;) {
+        const messages = await readStream(e2e.system.natsUrl, "MERCATO_ORDER", {
+          filterSubjects: ["mercato.order.order_placed"],
+        });
+        placedEvents = new Map();
+        badEvents = [];
+        for (const message of messages) {
+          if (message.headers["Mercato-Event-Type"] !== "mercato.order.v1.OrderPlaced") {
+            badEvents.push(`seq ${message.seq}: type ${message.headers["Mercato-Event-Type"]}`);
+          }
+          const orderId = protobufString(message.data, 3) ?? "";
+          placedEvents.set(orderId, (placedEvents.get(orderId) ?? 0) + 1);
+        }
+        const missing = [...all.keys()].some((id) => !placedEvents.has(id));
+        if (!missing || Date.now() > recoveryDeadline) break;
+        await sleep(500);
+      }
+      const eventsAt = Date.now();
+
+      // ---- leases, from order's saga log ----
+      const { steps, sagaCount } = await withDatabase(e2e.databaseUrl("order"), async (sql) => ({
+        steps: (
+          await sql<
+            {
+              saga_id: string;
+              id: string;
+              step: number;
+              state: string;
+              attempt: number;
+              driver_id: string;
+              at_us: string;
+            }[]
+          >`select saga_id, id::text, step, state, attempt, driver_id,
+                   (extract(epoch from at) * 1000000)::bigint::text as at_us
+              from saga_steps`
+        ).map(
+          (row): StepRow => ({
+            sagaId: row.saga_id,
+            id: Number(row.id),
+            step: row.step,
+            state: row.state,
+            attempt: row.attempt,
+            driverId: row.driver_id,
+            atUs: Number(row.at_us),
+          }),
+        ),
+        sagaCount: Number((await sql<{ n: number }[]>`select count(*)::int as n from sagas`)[0]?.n ?? 0),
+      }));
+      const drivers = new Set(steps.map((s) => s.driverId));
+
+      // ---- figures ----
+      const kills = (target: string) => chaos.kills.filter((k) => k.target === target).length;
+      const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+      console.log(
+        [
+          "checkout under faults:",
+          `  orders placed ${placed.length} (accepted ${all.size} at the edge) in ${seconds(batchEnd - batchStart)}: ` +
+            `${(placed.length / ((batchEnd - batchStart) / 1000)).toFixed(2)} orders/s placed (paced at ${ORDER_RATE}/s, ` +
+            `${CONCURRENCY} clients); all settled ${seconds(settledAt - batchStart)} after the start: ` +
+            `${(all.size / ((settledAt - batchStart) / 1000)).toFixed(2)} orders/s end to end`,
+          `  confirmed ${confirmed.length}, cancelled ${cancelled.length}, not terminal ${pending.length}`,
+          `  cancel reasons: ${JSON.stringify(Object.fromEntries(reasons))}`,
+          `  PlaceOrder retries ${stats.retries} (most attempts for one key ${stats.maxAttempts}), ` +
+            `gave up ${stats.gaveUp.length}, rejected ${stats.rejected.length}`,
+          `  kills: order ${kills("order")}, payment ${kills("payment")}, nats ${kills("nats")}; ` +
+            `restart failures ${chaos.restartFailures.length}; mean downtime ` +
+            `${seconds(chaos.kills.reduce((sum, k) => sum + k.downMs, 0) / Math.max(1, chaos.kills.length))}`,
+          `  recovery: all orders terminal ${seconds(settledAt - chaos.lastKillAt)} after the last kill ` +
+            `(${seconds(settledAt - chaosEnd)} after the chaos stopped); OrderPlaced events complete ` +
+            `${seconds(eventsAt - chaosEnd)} after the chaos stopped`,
+          `  saga log: ${steps.length} rows, ${sagaCount} sagas, ${drivers.size} drivers; ` +
+            `payments ${payments.rows.length}; inventory adjustments ${inventoryRows.adjustments[0]?.n ?? 0}`,
+        ].join("\n"),
+      );
+      if (chaos.restartFailures.length > 0)
+        console.log(`restart failures:\n${chaos.restartFailures.join("\n")}`);
+
+      // ---- the invariants ----
+      expect(kills("order")).toBeGreaterThanOrEqual(10);
+      expect(kills("payment")).toBeGreaterThanOrEqual(10);
+      expect(kills("nats")).toBe(1);
+      expect(placed.length).toBeGreaterThanOrEqual(200);
+      // Every PlaceOrder eventually answered (bounded retries with the same key), and no request was refused.
+      expect(stats.rejected).toEqual([]);
+      expect(stats.gaveUp.map((g) => g.last)).toEqual([]);
+      // Same key → same order: every order the clients were given is there, and there are no others.
+      expect(new Set(placed.map((p) => p.orderId)).size).toBe(placed.length);
+      expect([...all.keys()].sort()).toEqual(placed.map((p) => p.orderId).sort());
+      expect(sagaCount).toBe(all.size);
+
+      // Every order terminal within the budget.
+      expect(
+        pending.map((o) => `${o.id} ${o.status} ${o.saga?.step} ${o.saga?.state}`),
+        "orders not terminal 30 s after the chaos",
+      ).toEqual([]);
+      expect(finalOrders.filter((o) => !isTerminal(o)).map((o) => o.id)).toEqual([]);
+      expect(confirmed.length).toBeGreaterThan(0);
+      expect(cancelled.length).toBeGreaterThan(0);
+      // Declined cards never confirm.
+      const tokenOf = new Map(placed.map((p) => [p.orderId, p.paymentToken]));
+      expect(confirmed.filter((o) => tokenOf.get(o.id) === "tok_chargeDeclined").map((o) => o.id)).toEqual(
+        [],
+      );
+
+      // Money.
+      const totalOf = (o: EdgeOrder) => BigInt(o.total?.amountMinor ?? "0");
+      const confirmedTotal = confirmed.reduce((sum, o) => sum + totalOf(o), 0n);
+      const captured = payments.rows.reduce((sum, p) => sum + BigInt(p.captured_minor), 0n);
+      const refunded = payments.rows.reduce((sum, p) => sum + BigInt(p.refunded_minor), 0n);
+      console.log(
+        `  money: confirmed totals ${confirmedTotal}, captured ${captured}, refunded ${refunded} (EUR minor units)`,
+      );
+      expect(captured - refunded, "sum captured (net of refunds) = sum of confirmed totals").toBe(
+        confirmedTotal,
+      );
+      const paymentsByOrder = new Map<string, (typeof payments.rows)[number][]>();
+      for (const payment of payments.rows) {
+        paymentsByOrder.set(payment.order_id, [...(paymentsByOrder.get(payment.order_id) ?? []), payment]);
+      }
+      const moneyProblems: string[] = [];
+      for (const [orderId, list] of paymentsByOrder) {
+        if (!all.has(orderId)) moneyProblems.push(`payment for unknown order ${orderId}`);
+        if (list.length > 1) moneyProblems.push(`order ${orderId} has ${list.length} payments`);
+      }
+      for (const order of confirmed) {
+        const list = paymentsByOrder.get(order.id) ?? [];
+        const payment = list[0];
+        if (
+          list.length !== 1 ||
+          payment?.status !== "CAPTURED" ||
+          BigInt(payment.captured_minor) !== totalOf(order) ||
+          BigInt(payment.amount_minor) !== totalOf(order)
+        ) {
+          moneyProblems.push(
+            `confirmed order ${order.id} (total ${totalOf(order)}): ${JSON.stringify(list)}`,
+          );
+        }
+      }
+      for (const order of cancelled) {
+        for (const payment of paymentsByOrder.get(order.id) ?? []) {
+          const net = BigInt(payment.captured_minor) - BigInt(payment.refunded_minor);
+          if (net !== 0n || !["VOIDED", "FAILED", "REFUNDED"].includes(payment.status)) {
+            moneyProblems.push(`cancelled order ${order.id} left money: ${JSON.stringify(payment)}`);
+          }
+        }
+      }
+      const captureKeys = payments.rows.map((p) => p.capture_key).filter((k) => k !== null);
+      if (new Set(captureKeys).size !== captureKeys.length)
+        moneyProblems.push("a capture key was used twice");
+      // The provider's books agree with the payments: nothing charged there that payment does not show.
+      const bookOf = new Map(payments.books.map((b) => [b.idempotency_key, b]));
+      for (const payment of payments.rows) {
+        const book = bookOf.get(payment.authorize_key);
+        if (book && book.captured_minor !== payment.captured_minor) {
+          moneyProblems.push(
+            `provider captured ${book.captured_minor} for payment ${payment.id} (${payment.captured_minor})`,
+          );
+        }
+        if (!book && BigInt(payment.captured_minor) > 0n)
+          moneyProblems.push(`payment ${payment.id} without provider books`);
+      }
+      const known = new Set(payments.rows.map((p) => p.authorize_key));
+      for (const book of payments.books) {
+        if (!known.has(book.idempotency_key) && (book.state === "captured" || book.state === "authorized")) {
+          moneyProblems.push(
+            `provider holds ${book.state} money for ${book.idempotency_key} with no payment`,
+          );
+        }
+      }
+      const heldMoney = payments.rows.filter((p) => p.status === "AUTHORIZED" || p.status === "PENDING");
+      for (const payment of heldMoney) moneyProblems.push(`payment ${payment.id} left ${payment.status}`);
+      expect(moneyProblems, "money invariants").toEqual([]);
+
+      // Stock.
+      const confirmedUnits = new Map<string, number>();
+      for (const order of confirmed) {
+        for (const line of order.lines ?? []) {
+          confirmedUnits.set(line.sku, (confirmedUnits.get(line.sku) ?? 0) + line.quantity);
+        }
+      }
+      const committedInInventory = new Map(inventoryRows.committed.map((r) => [r.sku, r.units]));
+      const stockProblems: string[] = [];
+      for (const [sku, level] of stockAtEdge) {
+        const start = productBySku.get(sku)?.stock ?? 0;
+        const units = confirmedUnits.get(sku) ?? 0;
+        console.log(
+          `  ${sku}: start ${start}, on hand ${level.onHand}, reserved ${level.reserved}, available ` +
+            `${level.available}, confirmed units ${units}, committed in inventory ${committedInInventory.get(sku) ?? 0}`,
+        );
+        if (level.available + units !== start)
+          stockProblems.push(`${sku}: available ${level.available} + confirmed ${units} ≠ ${start}`);
+        if (level.reserved !== 0) stockProblems.push(`${sku}: ${level.reserved} still reserved`);
+        if (level.onHand !== start - units)
+          stockProblems.push(`${sku}: on hand ${level.onHand} ≠ ${start} − ${units}`);
+        if ((committedInInventory.get(sku) ?? 0) !== units) {
+          stockProblems.push(
+            `${sku}: inventory committed ${committedInInventory.get(sku) ?? 0} ≠ confirmed ${units}`,
+          );
+        }
+      }
+      if ((inventoryRows.held[0]?.n ?? 0) !== 0)
+        stockProblems.push(`${inventoryRows.held[0]?.n} reservations still held`);
+      expect(stockProblems, "stock invariants").toEqual([]);
+
+      // Events: exactly one OrderPlaced per order, none for anything else.
+      expect(badEvents).toEqual([]);
+      const eventProblems: string[] = [];
+      for (const orderId of all.keys()) {
+        const count = placedEvents.get(orderId) ?? 0;
+        if (count !== 1) eventProblems.push(`order ${orderId}: ${count} OrderPlaced events`);
+      }
+      for (const orderId of placedEvents.keys()) {
+        if (!all.has(orderId)) eventProblems.push(`OrderPlaced for unknown order ${orderId}`);
+      }
+      expect(eventProblems, "OrderPlaced events").toEqual([]);
+
+      // Leases: no saga driven by two drivers at once.
+      expect(drivers.size).toBeGreaterThan(1);
+      expect(leaseViolations(steps, SAGA_LEASE_MS), "saga lease violations").toEqual([]);
+    },
+    8 * 60_000,
+  );
+});
