@@ -5,13 +5,19 @@
  * @packageDocumentation
  */
 
+export {
+  databaseUrlOn,
+  protobufString,
+  type ReadStreamOptions,
+  readStream,
+  type StreamMessage,
+  withDatabase,
+} from "./inspect.js";
 export { freePort, uniqueName } from "./names.js";
 export { MIN_NATS_SERVER_VERSION, type NatsServer, type StartNatsOptions, startNats } from "./nats.js";
 export { type PostgresServer, type StartPostgresOptions, startPostgres } from "./postgres.js";
 export { type SpawnedProcess, type SpawnProcessOptions, spawnProcess } from "./process.js";
 export { startTcpProxy, type TcpProxy } from "./proxy.js";
-export { BOOTSTRAP_HINT, findTool, postgresBinDir, repoRoot, requireTool, toolSearchPath } from "./tools.js";
-export { type WaitForOptions, waitFor } from "./wait.js";
 export {
   defaultPorts,
   type RunningSystem,
@@ -21,3 +27,5 @@ export {
   serviceNames,
   startSystem,
 } from "./system.js";
+export { BOOTSTRAP_HINT, findTool, postgresBinDir, repoRoot, requireTool, toolSearchPath } from "./tools.js";
+export { type WaitForOptions, waitFor } from "./wait.js";
