@@ -4,6 +4,7 @@
 import {
   ConfigError,
   type ConfigOf,
+  flag,
   integer,
   loadConfig,
   oneOf,
@@ -12,7 +13,17 @@ import {
   type Setting,
   text,
 } from "@mercato/platform/config";
+import { parseBudget, type RateBudget } from "./ratelimit.js";
 import type { UpstreamName } from "./routes.js";
+
+/** A rate-limit budget such as `20/1m`. */
+function budget(variable: string, fallback: string, description: string): Setting<RateBudget> {
+  return {
+    variable,
+    description,
+    parse: (raw) => parseBudget(raw === undefined || raw === "" ? fallback : raw),
+  };
+}
 
 /** A comma-separated list; empty when unset. */
 function list(variable: string, description: string): Setting<readonly string[]> {
@@ -97,6 +108,33 @@ export const gatewaySchema = {
   maxBodyBytes: integer("MAX_BODY_BYTES", { default: 1_048_576, min: 1, max: 64 * 1_048_576 }),
   maxDeadlineMs: integer("MAX_DEADLINE_MS", { default: 30_000, min: 1 }),
   defaultDeadlineMs: integer("DEFAULT_DEADLINE_MS", { default: 10_000, min: 1 }),
+  maxPageSize: integer("MAX_PAGE_SIZE", {
+    default: 200,
+    min: 1,
+    description: "page_size fields are capped to this",
+  }),
+  // Rate limits: calls per window for each class, shared by GATEWAY_REPLICAS replicas.
+  rateLimitEnabled: flag("RATE_LIMIT_ENABLED", { default: true }),
+  rateLimitStrict: budget("RATE_LIMIT_STRICT", "20/1m", "login, register, refresh: calls per window"),
+  rateLimitDefault: budget("RATE_LIMIT_DEFAULT", "300/1m", "calls per window for unclassified RPCs"),
+  rateLimitLoose: budget("RATE_LIMIT_LOOSE", "1200/1m", "calls per window for reads"),
+  rateLimitMaxKeys: integer("RATE_LIMIT_MAX_KEYS", { default: 100_000, min: 100 }),
+  replicas: integer("GATEWAY_REPLICAS", { default: 1, min: 1, description: "replicas sharing the limits" }),
+  trustedProxyHops: integer("TRUSTED_PROXY_HOPS", {
+    default: 0,
+    min: 0,
+    max: 10,
+    description: "proxies in front of the edge that append to X-Forwarded-For (0: use the peer address)",
+  }),
+  userCheckTtlMs: integer("USER_CHECK_TTL_MS", { default: 30_000, min: 0 }),
+  idempotencyTtlMs: integer("IDEMPOTENCY_TTL_MS", { default: 3_600_000, min: 1_000 }),
+  idempotencyMaxEntries: integer("IDEMPOTENCY_MAX_ENTRIES", { default: 10_000, min: 1 }),
+  idempotencyMaxResponseBytes: integer("IDEMPOTENCY_MAX_RESPONSE_BYTES", { default: 65_536, min: 0 }),
+  // Slow clients: time to send the headers, the whole request, idle keep-alive and HTTP/2 sessions.
+  headersTimeoutMs: integer("HTTP_HEADERS_TIMEOUT_MS", { default: 10_000, min: 100 }),
+  requestTimeoutMs: integer("HTTP_REQUEST_TIMEOUT_MS", { default: 30_000, min: 100 }),
+  keepAliveTimeoutMs: integer("HTTP_KEEPALIVE_TIMEOUT_MS", { default: 65_000, min: 100 }),
+  http2IdleTimeoutMs: integer("HTTP2_IDLE_TIMEOUT_MS", { default: 120_000, min: 100 }),
 } as const;
 
 /** The gateway's parsed configuration. */
@@ -105,9 +143,17 @@ export type GatewayConfig = ConfigOf<typeof gatewaySchema>;
 /** Reads and checks the configuration (throws one ConfigError naming every problem). */
 export function loadGatewayConfig(env: Readonly<Record<string, string | undefined>> = process.env) {
   const config = loadConfig(gatewaySchema, env);
+  const problems: string[] = [];
   if (config.defaultDeadlineMs > config.maxDeadlineMs) {
-    throw new ConfigError(["DEFAULT_DEADLINE_MS must not exceed MAX_DEADLINE_MS"]);
+    problems.push("DEFAULT_DEADLINE_MS must not exceed MAX_DEADLINE_MS");
   }
+  if (config.headersTimeoutMs > config.requestTimeoutMs) {
+    problems.push("HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS");
+  }
+  if (config.http2IdleTimeoutMs <= config.maxDeadlineMs) {
+    problems.push("HTTP2_IDLE_TIMEOUT_MS must exceed MAX_DEADLINE_MS (a call may wait that long silently)");
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }
 

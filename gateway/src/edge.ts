@@ -2,17 +2,19 @@
  * Request handling at the edge, one handler for HTTP/1.1 and HTTP/2:
  *
  * - the Connect protocol's unary calls (POST JSON or binary, GET for NO_SIDE_EFFECTS methods) on a
- *   hand-written fast path: body read with a size cap, protobuf-es JSON ↔ binary only when the client
- *   speaks JSON, binary forwarded untouched unless an owner field must be checked, bytes to and from
- *   the upstream through grpc-js with pass-through serializers;
+ *   hand-written fast path: body read with a size cap and a time limit, protobuf-es JSON ↔ binary only
+ *   when the client speaks JSON, binary forwarded untouched unless an owner field or a page size must
+ *   be checked, bytes to and from the upstream through grpc-js with pass-through serializers;
  * - gRPC and gRPC-Web through connect-node's adapter, with routes registered from the same table
  *   (a generic forwarding implementation) plus server reflection;
+ * - on both paths, the same admission (authentication, then the caller's token bucket, before the
+ *   body is read on the fast path), owner rule, page-size cap and Idempotency-Key cache;
  * - CORS, security headers and `x-request-id` on every response, the JWKS document, and errors as
  *   Connect JSON bodies with the spec's HTTP statuses.
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { type Http2ServerRequest, type Http2ServerResponse, constants as http2Constants } from "node:http2";
 import {
   fromBinary,
   fromJson,
@@ -40,7 +42,14 @@ import {
   SpanStatusCode,
   trace,
 } from "@opentelemetry/api";
-import { authenticate, enforceOwner, type KeyStore, type TokenVerifier } from "./auth.js";
+import {
+  authenticate,
+  type Caller,
+  enforceOwner,
+  type KeyStore,
+  type TokenVerifier,
+  type UserCheck,
+} from "./auth.js";
 import {
   connectCodeNames,
   connectErrorJson,
@@ -49,8 +58,17 @@ import {
   httpStatusOf,
   toConnectError,
 } from "./errors.js";
+import { checkIdempotencyKey, type IdempotencyStore, type KeyedResult } from "./idempotency.js";
+import {
+  addressKey,
+  clientAddress,
+  type RateDecision,
+  type RateLimiter,
+  rateLimitedCalls,
+  rateLimitHeaders,
+} from "./ratelimit.js";
 import { registerReflection } from "./reflection.js";
-import { Access, type Route, type RouteTable } from "./routes.js";
+import { Access, capPageSize, type Route, type RouteTable } from "./routes.js";
 import type { CallMeta, Upstreams } from "./upstreams.js";
 
 export type EdgeRequest = IncomingMessage | Http2ServerRequest;
@@ -68,6 +86,18 @@ export interface EdgeOptions {
   readonly maxBodyBytes: number;
   readonly maxDeadlineMs: number;
   readonly defaultDeadlineMs: number;
+  /** A request body must arrive within this (HTTP 408 otherwise). */
+  readonly bodyTimeoutMs: number;
+  /** `page_size` fields are capped to this. */
+  readonly maxPageSize: number;
+  /** Token buckets per caller and class; undefined when rate limiting is off. */
+  readonly limiter: RateLimiter | undefined;
+  /** Proxies in front of the edge that append to X-Forwarded-For (0: the peer address is the client). */
+  readonly trustedProxyHops: number;
+  /** The Idempotency-Key cache. */
+  readonly idempotency: IdempotencyStore;
+  /** The deleted-user check, told about deletions served here. */
+  readonly users: UserCheck | undefined;
   /** Allowed CORS origins; "*" allows any. */
   readonly corsOrigins: readonly string[];
   /** Start a span per call (OpenTelemetry); otherwise trace context is only propagated. */
@@ -84,6 +114,10 @@ const exposedHeaders = [
   "connect-protocol-version",
   "content-encoding",
   "retry-after",
+  "ratelimit-limit",
+  "ratelimit-remaining",
+  "ratelimit-reset",
+  "idempotent-replayed",
 ].join(", ");
 const allowedRequestHeaders = [
   "authorization",
@@ -114,8 +148,10 @@ type Headers = Record<string, string>;
 
 interface RequestState {
   readonly requestId: string;
+  /** The client's address (rate-limit key of anonymous calls). */
+  readonly address: string;
 }
-const requestStateKey = createContextKey<RequestState>({ requestId: "" });
+const requestStateKey = createContextKey<RequestState>({ requestId: "", address: "unknown" });
 const kState = Symbol("mercato.gateway.request");
 
 /** A span (or just the propagated context) for one forwarded call. */
@@ -190,7 +226,12 @@ function parseQuery(search: string): Map<string, string> {
   return params;
 }
 
-function readBody(req: EdgeRequest, limit: number): Promise<Buffer> {
+/**
+ * Reads a request body of at most `limit` bytes (declared or streamed, chunked included) within
+ * `timeoutMs`; a larger body is refused as soon as it passes the limit (413), a slow one when time
+ * is up (408). Nothing is parsed before the whole body is in.
+ */
+function readBody(req: EdgeRequest, limit: number, timeoutMs: number): Promise<Buffer> {
   const declared = header(req.headers["content-length"]);
   if (declared !== undefined && Number(declared) > limit) {
     return Promise.reject(tooLarge(limit));
@@ -199,22 +240,31 @@ function readBody(req: EdgeRequest, limit: number): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let size = 0;
     let failed = false;
+    const fail = (error: EdgeError) => {
+      failed = true;
+      clearTimeout(timer);
+      req.off("data", onData);
+      reject(error);
+    };
+    const timer = setTimeout(
+      () => fail(new EdgeError(Code.DeadlineExceeded, "request body not received in time", [], 408)),
+      timeoutMs,
+    );
     const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
-        failed = true;
-        req.off("data", onData);
-        req.resume();
-        reject(tooLarge(limit));
+        fail(tooLarge(limit));
         return;
       }
       chunks.push(chunk);
     };
     req.on("data", onData);
     req.once("end", () => {
+      clearTimeout(timer);
       if (!failed) resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
     });
     req.once("error", (error) => {
+      clearTimeout(timer);
       if (!failed) reject(error);
     });
   });
@@ -235,8 +285,8 @@ function timeoutOf(value: string | undefined, defaultMs: number, maxMs: number):
 
 /** Builds the request handler of the public port. */
 export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res: EdgeResponse) => void {
-  const { table, upstreams, verifier, keys, logger, registry } = options;
-  const { maxBodyBytes, maxDeadlineMs, defaultDeadlineMs } = options;
+  const { table, upstreams, verifier, keys, logger, registry, limiter, idempotency } = options;
+  const { maxBodyBytes, maxDeadlineMs, defaultDeadlineMs, bodyTimeoutMs, maxPageSize } = options;
   const anyOrigin = options.corsOrigins.includes("*");
   const origins = new Set(options.corsOrigins);
   const corsEnabled = origins.size > 0;
@@ -296,7 +346,10 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
 
   const sendError = (res: EdgeResponse, headers: Headers, error: EdgeError) => {
     if (error.headers) Object.assign(headers, error.headers);
-    if (error.httpStatus === 413 && "shouldKeepAlive" in res) headers.connection = "close";
+    // A body refused half-way (too large, too slow) is not read further: the connection (HTTP/1.1)
+    // or the stream (HTTP/2, after the response) is closed instead.
+    const abandon = error.httpStatus === 413 || error.httpStatus === 408;
+    if (abandon && "shouldKeepAlive" in res) headers.connection = "close";
     send(
       res,
       error.httpStatus ?? httpStatusOf(error.code),
@@ -304,6 +357,106 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
       "application/json",
       Buffer.from(connectErrorJson(error)),
     );
+    if (abandon && "stream" in res && res.stream) {
+      const stream = res.stream;
+      if (stream.writableFinished) stream.close(http2Constants.NGHTTP2_NO_ERROR);
+      else stream.once("finish", () => stream.close(http2Constants.NGHTTP2_NO_ERROR));
+    }
+  };
+
+  // --- Admission: authentication, then the caller's token bucket -----------------------------------
+
+  const limited = (route: Route, scope: "ip" | "user", decision: RateDecision): EdgeError => {
+    rateLimitedCalls.inc({ class: route.rateClass, scope });
+    return new EdgeError(
+      Code.ResourceExhausted,
+      `too many requests; try again in ${decision.retryAfterSec} s`,
+      [],
+      429,
+      rateLimitHeaders(decision),
+    );
+  };
+
+  /**
+   * Authenticates the call (per the route's access rule) and takes a token from the caller's bucket:
+   * the user's when a valid token came, the client address's otherwise. A call whose token fails is
+   * charged to its address too, so guessing at tokens is rate-limited like any anonymous call.
+   */
+  const admit = async (
+    route: Route,
+    authorization: string | undefined,
+    address: string,
+  ): Promise<{ caller: Caller | undefined; rateHeaders: Headers | undefined }> => {
+    let caller: Caller | undefined;
+    try {
+      caller =
+        authorization === undefined && route.access === Access.PUBLIC
+          ? undefined
+          : await authenticate(route, authorization, verifier);
+    } catch (error) {
+      if (limiter !== undefined && error instanceof EdgeError && error.code === Code.Unauthenticated) {
+        const decision = limiter.take(route.rateClass, `ip:${addressKey(address)}`);
+        if (!decision.allowed) throw limited(route, "ip", decision);
+      }
+      throw error;
+    }
+    if (limiter === undefined) return { caller, rateHeaders: undefined };
+    const decision =
+      caller === undefined
+        ? limiter.take(route.rateClass, `ip:${addressKey(address)}`)
+        : limiter.take(route.rateClass, `user:${caller.userId}`);
+    if (!decision.allowed) throw limited(route, caller === undefined ? "ip" : "user", decision);
+    return { caller, rateHeaders: rateLimitHeaders(decision) };
+  };
+
+  /** Owner rule and page-size cap on a decoded request; true when the message changed. */
+  const prepare = (route: Route, message: Message, caller: Caller | undefined): boolean => {
+    const owner = enforceOwner(route, message, caller);
+    const capped = capPageSize(route, message, maxPageSize);
+    return owner || capped;
+  };
+
+  /**
+   * The upstream call, through the Idempotency-Key cache when the caller sent a key for a mutating
+   * RPC. A keyed call is not cancelled when its client goes away: its outcome is what the client's
+   * retry will be answered with.
+   */
+  const invoke = (
+    route: Route,
+    caller: Caller | undefined,
+    idempotencyKey: string | undefined,
+    body: Buffer,
+    meta: CallMeta,
+    deadline: number,
+  ): { result: Promise<KeyedResult>; cancel: () => void } => {
+    if (idempotencyKey === undefined || caller === undefined || !route.mutating) {
+      const call = upstreams.unary(route.upstream, route.path, body, meta, deadline);
+      return {
+        result: call.result.then(
+          (bytes) => ({ bytes, replayed: false }),
+          (error: unknown) => {
+            throw fromUpstream(error);
+          },
+        ),
+        cancel: () => call.cancel(),
+      };
+    }
+    const result = idempotency.run(
+      caller.userId,
+      checkIdempotencyKey(idempotencyKey),
+      route.path,
+      body,
+      () => upstreams.unary(route.upstream, route.path, body, meta, deadline).result,
+    );
+    return { result, cancel: noop };
+  };
+
+  /** A DeleteUser served here: the user's tokens stop working on this replica at once. */
+  const afterSuccess = (route: Route, message: Message | undefined) => {
+    if (options.users === undefined || message === undefined || route.ownerField === undefined) return;
+    if (route.upstream !== "identity" || route.method.name !== "DeleteUser") return;
+    const userId = (message as unknown as Record<string, unknown>)[route.ownerField.localName];
+    if (typeof userId === "string" && userId !== "") options.users.markDeleted(userId);
   };
 
   const asEdgeError = (error: unknown): EdgeError => {
@@ -314,7 +467,13 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
 
   // --- The Connect fast path -------------------------------------------------------------------
 
-  const serveConnect = async (req: EdgeRequest, res: EdgeResponse, requestId: string, headers: Headers) => {
+  const serveConnect = async (
+    req: EdgeRequest,
+    res: EdgeResponse,
+    requestId: string,
+    address: string,
+    headers: Headers,
+  ) => {
     const started = performance.now();
     let route: Route | undefined;
     let code = 0;
@@ -327,7 +486,7 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
       if (!route) throw new EdgeError(Code.Unimplemented, `unknown RPC ${path.slice(0, 200)}`, [], 404);
 
       let binary: boolean;
-      let body: Buffer;
+      let body: Buffer | undefined;
       if (req.method === "POST") {
         const contentType = header(req.headers["content-type"]) ?? "";
         if (protoContentType.test(contentType)) binary = true;
@@ -351,7 +510,6 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
             `unsupported Connect protocol version "${version.slice(0, 20)}"`,
           );
         }
-        body = await readBody(req, maxBodyBytes);
       } else if (req.method === "GET") {
         if (!route.allowGet) {
           throw new EdgeError(
@@ -394,23 +552,25 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
         defaultDeadlineMs,
         maxDeadlineMs,
       );
-      const authorization = header(req.headers.authorization);
-      const caller =
-        authorization === undefined && route.access === Access.PUBLIC
-          ? undefined
-          : await authenticate(route, authorization, verifier);
+      const idempotencyKey = route.mutating ? header(req.headers["idempotency-key"]) : undefined;
+      if (idempotencyKey !== undefined) checkIdempotencyKey(idempotencyKey);
+
+      // Who calls and whether their bucket has a token, before a byte of the body is read.
+      const { caller, rateHeaders } = await admit(route, header(req.headers.authorization), address);
+      if (rateHeaders !== undefined) Object.assign(headers, rateHeaders);
+      body ??= await readBody(req, maxBodyBytes, bodyTimeoutMs);
 
       let upstreamBody: Buffer;
+      let message: Message | undefined;
       if (binary) {
         upstreamBody = body;
-        if (route.ownerField !== undefined) {
-          let message: Message;
+        if (route.ownerField !== undefined || route.pageSizePaths.length > 0) {
           try {
             message = fromBinary(route.input, body);
           } catch {
             throw new EdgeError(Code.InvalidArgument, `malformed ${route.input.typeName} message`);
           }
-          if (enforceOwner(route, message, caller)) upstreamBody = toBuffer(toBinary(route.input, message));
+          if (prepare(route, message, caller)) upstreamBody = toBuffer(toBinary(route.input, message));
         }
       } else {
         let json: JsonValue;
@@ -419,7 +579,6 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
         } catch {
           throw new EdgeError(Code.InvalidArgument, "malformed JSON in the request body");
         }
-        let message: Message;
         try {
           message = fromJson(route.input, json, { ...jsonReadOptions, registry });
         } catch (error) {
@@ -428,7 +587,7 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
             error instanceof Error ? error.message.slice(0, 300) : "invalid request message",
           );
         }
-        enforceOwner(route, message, caller);
+        prepare(route, message, caller);
         upstreamBody = toBuffer(toBinary(route.input, message));
       }
 
@@ -444,19 +603,20 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
         userId: caller?.userId,
         role: caller?.role,
       };
-      const call = upstreams.unary(route.upstream, route.path, upstreamBody, meta, Date.now() + timeoutMs);
+      const call = invoke(route, caller, idempotencyKey, upstreamBody, meta, Date.now() + timeoutMs);
       const onClose = () => {
         if (!res.writableEnded) call.cancel();
       };
       res.once("close", onClose);
       let responseBytes: Buffer;
       try {
-        responseBytes = await call.result;
-      } catch (error) {
-        throw fromUpstream(error);
+        const result = await call.result;
+        responseBytes = result.bytes;
+        if (result.replayed) headers["idempotent-replayed"] = "true";
       } finally {
         res.off("close", onClose);
       }
+      afterSuccess(route, message);
       if (binary) {
         send(res, 200, headers, "application/proto", responseBytes);
       } else {
@@ -490,13 +650,18 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
       let code = 0;
       let callTrace: CallTrace | undefined;
       try {
-        const { requestId } = ctx.values.get(requestStateKey);
-        const caller = await authenticate(
+        const { requestId, address } = ctx.values.get(requestStateKey);
+        const idempotencyKey = route.mutating
+          ? (ctx.requestHeader.get("idempotency-key") ?? undefined)
+          : undefined;
+        if (idempotencyKey !== undefined) checkIdempotencyKey(idempotencyKey);
+        const { caller, rateHeaders } = await admit(
           route,
           ctx.requestHeader.get("authorization") ?? undefined,
-          verifier,
+          address,
         );
-        enforceOwner(route, request, caller);
+        for (const [name, value] of Object.entries(rateHeaders ?? {})) ctx.responseHeader.set(name, value);
+        prepare(route, request, caller);
         const body = toBuffer(toBinary(route.input, request));
         const timeoutMs = Math.min(ctx.timeoutMs() ?? defaultDeadlineMs, maxDeadlineMs);
         callTrace = startTrace(
@@ -504,9 +669,10 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
           ctx.requestHeader.get("traceparent") ?? undefined,
           ctx.requestHeader.get("tracestate") ?? undefined,
         );
-        const call = upstreams.unary(
-          route.upstream,
-          route.path,
+        const call = invoke(
+          route,
+          caller,
+          idempotencyKey,
           body,
           {
             requestId,
@@ -520,9 +686,10 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
         const onAbort = () => call.cancel();
         ctx.signal.addEventListener("abort", onAbort, { once: true });
         try {
-          return fromBinary(route.output, await call.result);
-        } catch (error) {
-          throw fromUpstream(error);
+          const result = await call.result;
+          if (result.replayed) ctx.responseHeader.set("idempotent-replayed", "true");
+          afterSuccess(route, request);
+          return fromBinary(route.output, result.bytes);
         } finally {
           ctx.signal.removeEventListener("abort", onAbort);
         }
@@ -567,7 +734,10 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
     contextValues: (req) =>
       createContextValues().set(
         requestStateKey,
-        (req as unknown as Record<symbol, RequestState>)[kState] ?? { requestId: randomUUID() },
+        (req as unknown as Record<symbol, RequestState>)[kState] ?? {
+          requestId: randomUUID(),
+          address: req.socket?.remoteAddress ?? "unknown",
+        },
       ),
   });
 
@@ -592,6 +762,11 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
 
   return (req, res) => {
     const given = header(req.headers["x-request-id"]);
+    const address = clientAddress(
+      req.socket?.remoteAddress,
+      header(req.headers["x-forwarded-for"]),
+      options.trustedProxyHops,
+    );
     const requestId = given !== undefined && requestIdPattern.test(given) ? given : randomUUID();
     const headers: Headers = { "x-request-id": requestId, "x-content-type-options": "nosniff" };
     if (options.draining() && req.httpVersionMajor === 1) headers.connection = "close";
@@ -623,7 +798,19 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
     const contentType = header(req.headers["content-type"]);
     if (contentType?.startsWith("application/grpc")) {
       for (const [key, value] of Object.entries(headers)) res.setHeader(key, value);
-      (req as unknown as Record<symbol, RequestState>)[kState] = { requestId };
+      (req as unknown as Record<symbol, RequestState>)[kState] = { requestId, address };
+      // connect-node reads the request itself: a request still incomplete after the body timeout is
+      // cut (HTTP/2: the stream is reset; HTTP/1.1: the connection is closed).
+      if (!req.complete) {
+        const timer = setTimeout(() => {
+          if (req.complete) return;
+          if ("stream" in res && res.stream) res.stream.close(http2Constants.NGHTTP2_CANCEL);
+          else req.socket?.destroy();
+        }, bodyTimeoutMs);
+        const clear = () => clearTimeout(timer);
+        req.once("end", clear);
+        res.once("close", clear);
+      }
       adapter(req, res);
       return;
     }
@@ -631,6 +818,6 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
       void serveJwks(res, headers);
       return;
     }
-    void serveConnect(req, res, requestId, headers);
+    void serveConnect(req, res, requestId, address, headers);
   };
 }

@@ -81,9 +81,22 @@ export function connectErrorJson(error: EdgeError): string {
   return JSON.stringify(body);
 }
 
+/** Error headers that gRPC and gRPC-Web clients also get (as trailers). */
+const forwardedErrorHeaders = new Set([
+  "retry-after",
+  "ratelimit-limit",
+  "ratelimit-remaining",
+  "ratelimit-reset",
+  "idempotent-replayed",
+]);
+
 /** The error as a ConnectError for the connect-node adapter (gRPC / gRPC-Web responses). */
 export function toConnectError(error: EdgeError): ConnectError {
-  const connectError = new ConnectError(error.message, error.code);
+  const metadata = new Headers();
+  for (const [name, value] of Object.entries(error.headers ?? {})) {
+    if (forwardedErrorHeaders.has(name)) metadata.set(name, value);
+  }
+  const connectError = new ConnectError(error.message, error.code, metadata);
   for (const detail of error.details) {
     connectError.details.push({ type: detail.type, value: detail.value, debug: detail.debug as never });
   }
@@ -138,7 +151,8 @@ const genericMessages: Partial<Record<Code, string>> = {
 /**
  * Maps an upstream call's failure to an EdgeError: the code is kept; the message is the service's
  * (client-safe by the kit's contract) except for transport-level codes, which get a generic one so
- * no address or connection detail leaks; details come from `grpc-status-details-bin`.
+ * no address or connection detail leaks; details come from `grpc-status-details-bin`; a
+ * RESOURCE_EXHAUSTED with a `retry-after` trailer keeps it as the Retry-After header.
  */
 export function fromUpstream(error: unknown): EdgeError {
   if (error instanceof EdgeError) return error;
@@ -147,5 +161,11 @@ export function fromUpstream(error: unknown): EdgeError {
   const code = (grpcError.code >= 1 && grpcError.code <= 16 ? grpcError.code : Code.Unknown) as Code;
   const raw = grpcError.metadata?.get(statusDetailsKey)[0];
   const details = raw !== undefined && typeof raw !== "string" ? statusDetails(raw) : [];
-  return new EdgeError(code, genericMessages[code] ?? grpcError.details, details);
+  // A service that throttles (identity's Login) says when to come back: HTTP 429 + Retry-After.
+  const retryAfter = grpcError.metadata?.get("retry-after")[0];
+  const headers =
+    code === Code.ResourceExhausted && typeof retryAfter === "string" && /^\d{1,6}$/.test(retryAfter)
+      ? { "retry-after": retryAfter }
+      : undefined;
+  return new EdgeError(code, genericMessages[code] ?? grpcError.details, details, undefined, headers);
 }

@@ -10,7 +10,7 @@ import { fieldViolationsOf } from "@mercato/platform/errors";
 import { createLogger } from "@mercato/platform/log";
 import { catalogV1, identityV1, inventoryV1 } from "@mercato/sdk";
 import { createGrpcClient } from "@mercato/sdk/grpc";
-import { findTool, freePort } from "@mercato/testing";
+import { freePort, requireTool } from "@mercato/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadGatewayConfig } from "./config.js";
 import { buildGateway, type Gateway } from "./server.js";
@@ -88,6 +88,21 @@ describe("route table", () => {
     );
     expect(gateway.table.routes.get("/mercato.identity.v1.IdentityService/Register")!.allowGet).toBe(false);
     expect(gateway.table.services.map((s) => s.typeName)).not.toContain("mercato.testing.v1.ProbeService");
+  });
+
+  it("takes each route's rate-limit class from the contract: strict sign-in, loose reads, default otherwise", () => {
+    const classOf = (path: string) => gateway.table.routes.get(path)?.rateClass;
+    for (const method of ["Login", "Register", "RefreshToken"]) {
+      expect(classOf(`/mercato.identity.v1.IdentityService/${method}`)).toBe("strict");
+    }
+    expect(classOf("/mercato.catalog.v1.CatalogService/ListProducts")).toBe("loose");
+    expect(classOf("/mercato.order.v1.OrderService/GetOrder")).toBe("loose");
+    expect(classOf("/mercato.catalog.v1.CatalogService/CreateProduct")).toBe("default");
+    expect(classOf("/mercato.order.v1.OrderService/PlaceOrder")).toBe("default");
+    for (const route of gateway.table.routes.values()) {
+      expect(route.mutating).toBe(!route.allowGet);
+      if (route.allowGet) expect(route.rateClass, route.path).toBe("loose");
+    }
   });
 });
 
@@ -552,50 +567,47 @@ describe("gRPC and gRPC-Web", () => {
     }
   });
 
-  const grpcurl = findTool("grpcurl");
-  it.skipIf(grpcurl === undefined)(
-    "works with grpcurl through reflection: list, describe, call",
-    async () => {
-      const target = base.replace("http://", "");
-      const list = await run(grpcurl!, ["-plaintext", target, "list"]);
-      const services = list.stdout.trim().split("\n");
-      expect(services).toContain("mercato.catalog.v1.CatalogService");
-      expect(services).toContain("mercato.identity.v2.IdentityService");
-      expect(services).not.toContain("mercato.testing.v1.ProbeService");
+  const grpcurl = requireTool("grpcurl");
+  it("works with grpcurl through reflection: list, describe, call", async () => {
+    const target = base.replace("http://", "");
+    const list = await run(grpcurl, ["-plaintext", target, "list"]);
+    const services = list.stdout.trim().split("\n");
+    expect(services).toContain("mercato.catalog.v1.CatalogService");
+    expect(services).toContain("mercato.identity.v2.IdentityService");
+    expect(services).not.toContain("mercato.testing.v1.ProbeService");
 
-      const described = await run(grpcurl!, [
-        "-plaintext",
-        target,
-        "describe",
-        "mercato.inventory.v1.InventoryService",
-      ]);
-      expect(described.stdout).toContain("GetStock");
-      expect(described.stdout).not.toContain("Reserve");
+    const described = await run(grpcurl, [
+      "-plaintext",
+      target,
+      "describe",
+      "mercato.inventory.v1.InventoryService",
+    ]);
+    expect(described.stdout).toContain("GetStock");
+    expect(described.stdout).not.toContain("Reserve");
 
-      const message = await run(grpcurl!, ["-plaintext", target, "describe", "mercato.catalog.v1.Product"]);
-      expect(message.stdout).toContain("sku");
+    const message = await run(grpcurl, ["-plaintext", target, "describe", "mercato.catalog.v1.Product"]);
+    expect(message.stdout).toContain("sku");
 
-      const call = await run(grpcurl!, [
-        "-plaintext",
-        "-H",
-        `authorization: Bearer ${customerToken}`,
-        "-d",
-        "{}",
-        target,
-        "mercato.identity.v1.IdentityService/GetUser",
-      ]);
-      expect(JSON.parse(call.stdout)).toMatchObject({ user: { id: customerId } });
+    const call = await run(grpcurl, [
+      "-plaintext",
+      "-H",
+      `authorization: Bearer ${customerToken}`,
+      "-d",
+      "{}",
+      target,
+      "mercato.identity.v1.IdentityService/GetUser",
+    ]);
+    expect(JSON.parse(call.stdout)).toMatchObject({ user: { id: customerId } });
 
-      const refused = await run(grpcurl!, [
-        "-plaintext",
-        "-d",
-        "{}",
-        target,
-        "mercato.identity.v1.IdentityService/GetUser",
-      ]).catch((e: { stderr: string }) => e);
-      expect((refused as { stderr: string }).stderr).toContain("Unauthenticated");
-    },
-  );
+    const refused = await run(grpcurl, [
+      "-plaintext",
+      "-d",
+      "{}",
+      target,
+      "mercato.identity.v1.IdentityService/GetUser",
+    ]).catch((e: { stderr: string }) => e);
+    expect((refused as { stderr: string }).stderr).toContain("Unauthenticated");
+  });
 });
 
 describe("admin port", () => {

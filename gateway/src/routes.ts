@@ -1,17 +1,21 @@
 /**
  * The edge's routing and access table, built only from the contracts' descriptors: every unary method
  * of every service in `@mercato/sdk`'s `services`, with its `(mercato.common.v1.edge)` rule, owner
- * field, idempotency level and upstream. Adding an RPC to a contract never needs gateway code.
+ * field, rate-limit class, idempotency level, page-size fields and upstream. Adding an RPC to a contract never needs gateway code.
  */
 import {
   type DescField,
   type DescMessage,
   type DescMethod,
   type DescService,
+  getOption,
+  hasOption,
+  type Message,
   ScalarType,
 } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { commonV1, edgeRuleOf } from "@mercato/sdk";
+import type { RateClass } from "./ratelimit.js";
 
 export const Access = commonV1.Access;
 export type Access = commonV1.Access;
@@ -42,6 +46,12 @@ export interface Route {
   readonly ownerField: DescField | undefined;
   /** Connect GET is allowed (the method is NO_SIDE_EFFECTS). */
   readonly allowGet: boolean;
+  /** The method changes something (not NO_SIDE_EFFECTS): Idempotency-Key applies. */
+  readonly mutating: boolean;
+  /** The rate-limit class from `(mercato.common.v1.edge).rate_limit` (unset: default). */
+  readonly rateClass: RateClass;
+  /** Paths of field descriptors leading to every int32 `page_size` in the request (capped at the edge). */
+  readonly pageSizePaths: readonly (readonly DescField[])[];
   readonly upstream: UpstreamName;
 }
 
@@ -80,6 +90,53 @@ function ownerFieldOf(method: DescMethod, name: string | undefined): DescField |
     );
   }
   return field;
+}
+
+const RateLimitClass = commonV1.RateLimitClass;
+
+/** The rate-limit class of a method. */
+export function rateClassOf(method: DescMethod): RateClass {
+  const declared = hasOption(method, commonV1.edge) ? getOption(method, commonV1.edge).rateLimit : undefined;
+  if (declared === RateLimitClass.STRICT) return "strict";
+  if (declared === RateLimitClass.LOOSE) return "loose";
+  return "default";
+}
+
+/** Every singular path to an int32 `page_size` field of a message, a few levels deep. */
+function pageSizePathsOf(message: DescMessage, prefix: readonly DescField[] = [], depth = 0): DescField[][] {
+  const paths: DescField[][] = [];
+  for (const field of message.fields) {
+    if (field.fieldKind === "scalar" && field.name === "page_size" && field.scalar === ScalarType.INT32) {
+      paths.push([...prefix, field]);
+    } else if (
+      field.fieldKind === "message" &&
+      depth < 3 &&
+      !field.message.typeName.startsWith("google.") &&
+      !prefix.some((f) => f.fieldKind === "message" && f.message === field.message)
+    ) {
+      paths.push(...pageSizePathsOf(field.message, [...prefix, field], depth + 1));
+    }
+  }
+  return paths;
+}
+
+/** Caps every `page_size` of a request at `max`; returns true when the message changed. */
+export function capPageSize(route: Route, message: Message, max: number): boolean {
+  let changed = false;
+  for (const path of route.pageSizePaths) {
+    let target = message as unknown as Record<string, unknown> | undefined;
+    for (const field of path.slice(0, -1)) {
+      target = target?.[field.localName] as Record<string, unknown> | undefined;
+    }
+    const leaf = path[path.length - 1];
+    if (target === undefined || leaf === undefined) continue;
+    const value = target[leaf.localName];
+    if (typeof value === "number" && value > max) {
+      target[leaf.localName] = max;
+      changed = true;
+    }
+  }
+  return changed;
 }
 
 /** Builds the table from service descriptors (default: every Mercato service). */
@@ -123,6 +180,9 @@ export function buildRouteTable(services: readonly DescService[]): RouteTable {
         access: rule.access,
         ownerField: ownerFieldOf(method, rule.ownerField),
         allowGet: method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS,
+        mutating: method.idempotency !== MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS,
+        rateClass: rateClassOf(method),
+        pageSizePaths: pageSizePathsOf(method.input),
         upstream,
       });
       exposed++;

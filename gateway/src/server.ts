@@ -3,17 +3,21 @@
  * sniffed on each new connection), an admin port (/healthz, /readyz, /metrics), the route table
  * built from the contracts, identity's keys, and the channels to the services.
  */
+import { randomUUID } from "node:crypto";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { createServer as createHttp2Server, type Http2Session } from "node:http2";
 import { type AddressInfo, createServer as createNetServer, type Socket } from "node:net";
-import { createRegistry, fromBinary } from "@bufbuild/protobuf";
+import { create, createRegistry, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { type AdminServer, startAdminServer } from "@mercato/platform/admin";
+import { Code as GrpcCode, isGrpcStatusError } from "@mercato/platform/errors";
 import type { Logger } from "@mercato/platform/log";
 import { allFiles, identityV1, services } from "@mercato/sdk";
 import type { JWK } from "jose";
-import { type JwksFetcher, KeyStore, TokenVerifier } from "./auth.js";
+import { type JwksFetcher, KeyStore, TokenVerifier, UserCheck, type UserLookup } from "./auth.js";
 import { type GatewayConfig, upstreamAddresses } from "./config.js";
 import { createEdgeHandler } from "./edge.js";
+import { IdempotencyStore } from "./idempotency.js";
+import { RateLimiter } from "./ratelimit.js";
 import { buildRouteTable, type RouteTable } from "./routes.js";
 import { Upstreams } from "./upstreams.js";
 
@@ -73,6 +77,48 @@ function jwksOverGrpc(upstreams: Upstreams, timeoutMs: number): JwksFetcher {
   };
 }
 
+const getUserPath = `/${identityV1.IdentityService.typeName}/${identityV1.IdentityService.method.getUser.name}`;
+
+/**
+ * Whether a token's user still exists: identity's GetUser for the token's subject, asked as that
+ * user. NOT_FOUND (or an id identity refuses) means deleted; other failures propagate (the check
+ * then lets the call through).
+ */
+function userLookupOverGrpc(upstreams: Upstreams, timeoutMs: number): UserLookup {
+  return async (caller) => {
+    const call = upstreams.unary(
+      "identity",
+      getUserPath,
+      Buffer.from(
+        toBinary(
+          identityV1.GetUserRequestSchema,
+          create(identityV1.GetUserRequestSchema, { userId: caller.userId }),
+        ),
+      ),
+      {
+        requestId: `gateway-user-check-${randomUUID()}`,
+        traceparent: undefined,
+        tracestate: undefined,
+        userId: caller.userId,
+        role: caller.role,
+      },
+      Date.now() + timeoutMs,
+    );
+    try {
+      await call.result;
+      return "active";
+    } catch (error) {
+      if (
+        isGrpcStatusError(error) &&
+        (error.code === GrpcCode.NOT_FOUND || error.code === GrpcCode.INVALID_ARGUMENT)
+      ) {
+        return "deleted";
+      }
+      throw error;
+    }
+  };
+}
+
 /** Builds the gateway from its configuration; nothing listens until `start()`. */
 export function buildGateway(deps: GatewayDeps): Gateway {
   const { config, logger } = deps;
@@ -85,10 +131,32 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     unknownKidCooldownMs: config.jwksUnknownKidCooldownMs,
     ...(deps.jwksMinRefreshGapMs !== undefined ? { minRefreshGapMs: deps.jwksMinRefreshGapMs } : {}),
   });
+  const users = new UserCheck({
+    lookup: userLookupOverGrpc(upstreams, 2_000),
+    ttlMs: config.userCheckTtlMs,
+    logger,
+  });
   const verifier = new TokenVerifier(keys, {
     issuer: config.jwtIssuer,
     audience: config.jwtAudience,
     clockToleranceSec: config.jwtClockToleranceSec,
+    users,
+  });
+  const limiter = config.rateLimitEnabled
+    ? new RateLimiter({
+        budgets: {
+          strict: config.rateLimitStrict,
+          default: config.rateLimitDefault,
+          loose: config.rateLimitLoose,
+        },
+        replicas: config.replicas,
+        maxKeys: config.rateLimitMaxKeys,
+      })
+    : undefined;
+  const idempotency = new IdempotencyStore({
+    ttlMs: config.idempotencyTtlMs,
+    maxEntries: config.idempotencyMaxEntries,
+    maxResponseBytes: config.idempotencyMaxResponseBytes,
   });
 
   let draining = false;
@@ -104,6 +172,12 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     maxBodyBytes: config.maxBodyBytes,
     maxDeadlineMs: config.maxDeadlineMs,
     defaultDeadlineMs: config.defaultDeadlineMs,
+    bodyTimeoutMs: config.requestTimeoutMs,
+    maxPageSize: config.maxPageSize,
+    limiter,
+    trustedProxyHops: config.trustedProxyHops,
+    idempotency,
+    users,
     corsOrigins: config.corsOrigins,
     tracing: deps.tracing ?? false,
     draining: () => draining,
@@ -114,17 +188,45 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     handler(req, res);
   };
 
+  // Slow clients are bounded: the headers must arrive within headersTimeout, the whole request
+  // within requestTimeout (Node answers 408 and closes), an idle keep-alive connection is closed
+  // after keepAliveTimeout; the timeouts are checked often enough to matter.
   const http1: HttpServer = createHttpServer(
-    { requestTimeout: config.maxDeadlineMs + 15_000, headersTimeout: 15_000 },
+    {
+      requestTimeout: config.requestTimeoutMs,
+      headersTimeout: config.headersTimeoutMs,
+      keepAliveTimeout: config.keepAliveTimeoutMs,
+      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(config.headersTimeoutMs / 4))),
+    },
     counted,
   );
-  http1.keepAliveTimeout = 65_000;
+  // Malformed or oversized requests the HTTP parser refuses: a bare status, no body, no banner.
+  http1.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable || (socket as Socket & { _httpMessage?: unknown })._httpMessage) {
+      socket.destroy();
+      return;
+    }
+    const status =
+      error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? "408 Request Timeout"
+        : error.code === "HPE_HEADER_OVERFLOW"
+          ? "431 Request Header Fields Too Large"
+          : "400 Bad Request";
+    socket.end(
+      `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\nx-content-type-options: nosniff\r\n\r\n`,
+    );
+  });
   const http2 = createHttp2Server({ settings: { maxConcurrentStreams: 1000 } }, counted);
   const sessions = new Set<Http2Session>();
   http2.on("session", (session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
     session.on("error", (error) => logger.debug({ err: error }, "HTTP/2 session error"));
+    // A session without a frame for this long is closed (and cut shortly after if it lingers).
+    session.setTimeout(config.http2IdleTimeoutMs, () => {
+      session.close();
+      setTimeout(() => session.destroy(), 1_000).unref();
+    });
   });
 
   const sockets = new Set<Socket>();
@@ -132,7 +234,7 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     socket.on("error", () => socket.destroy());
-    socket.setTimeout(15_000, () => socket.destroy());
+    socket.setTimeout(config.headersTimeoutMs, () => socket.destroy());
     let head: Buffer = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
       head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);

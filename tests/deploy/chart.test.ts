@@ -302,9 +302,8 @@ for (const profile of profiles) {
       }
     });
 
-    it.runIf(profile.istio)(
-      "uses ISTIO_MUTUAL with a connection pool and outlier detection everywhere",
-      () => {
+    if (profile.istio) {
+      it("uses ISTIO_MUTUAL with a connection pool and outlier detection everywhere", () => {
         for (const dr of objects.filter((o) => o.kind === "DestinationRule")) {
           expect(dr.spec.trafficPolicy.tls.mode, dr.metadata.name).toBe("ISTIO_MUTUAL");
           expect(dr.spec.trafficPolicy.connectionPool?.tcp, dr.metadata.name).toBeDefined();
@@ -316,8 +315,8 @@ for (const profile of profiles) {
             "true",
           );
         }
-      },
-    );
+      });
+    }
 
     it("never weakens mTLS (no PERMISSIVE or DISABLE anywhere)", () => {
       const text = JSON.stringify(objects);

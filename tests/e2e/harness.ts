@@ -66,7 +66,16 @@ export async function startE2eSystem(options: E2eSystemOptions = {}): Promise<E2
       IDENTITY_ADMIN_PASSWORD: admin.password,
       ...options.env,
     },
-    ...(options.serviceEnv ? { serviceEnv: options.serviceEnv } : {}),
+    // Whole-system tests sign up many users from one address; the edge's own tests cover its limits.
+    serviceEnv: {
+      ...options.serviceEnv,
+      gateway: {
+        RATE_LIMIT_STRICT: "10000/1m",
+        RATE_LIMIT_DEFAULT: "100000/1m",
+        RATE_LIMIT_LOOSE: "100000/1m",
+        ...options.serviceEnv?.gateway,
+      },
+    },
     readyTimeoutMs: 60_000,
   });
   const url = system.gatewayUrl!;

@@ -6,7 +6,8 @@
  */
 import { randomBytes } from "node:crypto";
 import type { DescService } from "@bufbuild/protobuf";
-import { Code, invalidArgument, notFound, ServiceError } from "@mercato/platform/errors";
+import { Metadata } from "@grpc/grpc-js";
+import { Code, invalidArgument, notFound, ServiceError, unauthenticated } from "@mercato/platform/errors";
 import { createGrpcServer, type HandlerContext, type ServiceHandlers } from "@mercato/platform/grpc";
 import { createLogger } from "@mercato/platform/log";
 import { catalogV1, identityV1 } from "@mercato/sdk";
@@ -75,8 +76,12 @@ function unimplemented<S extends DescService>(
 export interface TestUpstreams {
   readonly identityAddress: string;
   readonly catalogAddress: string;
-  /** Every call that reached either upstream, in order. */
+  /** Every call a client's request caused at either upstream, in order. */
   readonly calls: SeenCall[];
+  /** The gateway's own deleted-user checks (GetUser with a `gateway-user-check-…` request id). */
+  readonly userChecks: SeenCall[];
+  /** Users GetUser answers NOT_FOUND for (deleted). */
+  readonly deletedUsers: Set<string>;
   /** The keys GetJwks publishes (mutable: push a new key to "rotate"). */
   readonly jwks: TestKey[];
   /** GetJwks calls so far. */
@@ -113,13 +118,15 @@ export const products = [
 export async function startTestUpstreams(): Promise<TestUpstreams> {
   const logger = createLogger({ service: "upstream-double", level: "silent" });
   const calls: SeenCall[] = [];
+  const userChecks: SeenCall[] = [];
+  const deletedUsers = new Set<string>();
   const jwks: TestKey[] = [await newKey("key-1")];
   let jwksCalls = 0;
   const slowCalls: { signal: AbortSignal; settled: Promise<string> }[] = [];
 
   const seen = (method: string, request: unknown, ctx: HandlerContext) => {
     const traceparent = ctx.metadata.get("traceparent")[0];
-    calls.push({
+    (ctx.requestId.startsWith("gateway-user-check-") ? userChecks : calls).push({
       method,
       userId: ctx.userId,
       role: ctx.role,
@@ -146,6 +153,7 @@ export async function startTestUpstreams(): Promise<TestUpstreams> {
           },
           async getUser(request, ctx) {
             seen("GetUser", request, ctx);
+            if (deletedUsers.has(request.userId || (ctx.userId ?? ""))) throw notFound("user not found");
             return {
               user: {
                 id: request.userId,
@@ -158,6 +166,33 @@ export async function startTestUpstreams(): Promise<TestUpstreams> {
           async listUsers(request, ctx) {
             seen("ListUsers", request, ctx);
             return { users: [] };
+          },
+          async deleteUser(request, ctx) {
+            seen("DeleteUser", request, ctx);
+            deletedUsers.add(request.userId);
+            return {};
+          },
+          async register(request, ctx) {
+            seen("Register", request, ctx);
+            return {
+              user: { id: "0190a1b2-0000-7000-8000-0000000000ff", email: request.email, name: request.name },
+            };
+          },
+          async login(request, ctx) {
+            seen("Login", request, ctx);
+            if (request.email === "throttled@example.com") {
+              // What identity answers while an email is throttled.
+              const metadata = new Metadata();
+              metadata.set("retry-after", "7");
+              throw new ServiceError(
+                Code.RESOURCE_EXHAUSTED,
+                "too many failed sign-in attempts; try again in 7 s",
+                {
+                  metadata,
+                },
+              );
+            }
+            throw unauthenticated("invalid email or password");
           },
         }),
       },
@@ -195,17 +230,35 @@ export async function startTestUpstreams(): Promise<TestUpstreams> {
               await settled;
               throw new ServiceError(Code.DEADLINE_EXCEEDED, "too slow");
             }
+            if (request.productId === "crash") {
+              // A bug in a service: the message and stack name files and addresses.
+              throw new Error("boom at /srv/catalog/src/handlers.ts:42 (connect ECONNREFUSED 10.1.2.3:5432)");
+            }
+            if (request.productId === "leak") {
+              throw new ServiceError(
+                Code.INTERNAL,
+                "query failed at /srv/catalog/src/db.ts:7 on 10.1.2.3:5432",
+              );
+            }
             const product = products.find((p) => p.id === request.productId);
             if (!product) throw notFound(`product ${request.productId} not found`);
             return { product };
           },
           async createProduct(request, ctx) {
             seen("CreateProduct", request, ctx);
+            if (request.description === "slow") await new Promise((resolve) => setTimeout(resolve, 300));
             const violations = [];
             if (request.name === "") violations.push({ field: "name", description: "must not be empty" });
             if (request.sku === "") violations.push({ field: "sku", description: "must not be empty" });
             if (violations.length > 0) throw invalidArgument(violations);
-            return { product: { id: "new", sku: request.sku, name: request.name } };
+            return {
+              product: {
+                id: `new-${calls.length}`,
+                sku: request.sku,
+                name: request.name,
+                description: request.description,
+              },
+            };
           },
         }),
       },
@@ -217,6 +270,8 @@ export async function startTestUpstreams(): Promise<TestUpstreams> {
     identityAddress: `127.0.0.1:${identityPorts.port}`,
     catalogAddress: `127.0.0.1:${catalogPorts.port}`,
     calls,
+    userChecks,
+    deletedUsers,
     jwks,
     jwksCalls: () => jwksCalls,
     callsTo: (method) => calls.filter((c) => c.method === method),

@@ -5,7 +5,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { EchoRequestSchema, ProbeService } from "@mercato/sdk/gen/mercato/testing/v1/probe_pb";
 import { createGrpcClient, type GrpcClient } from "@mercato/sdk/grpc";
-import { findTool } from "@mercato/testing";
+import { requireTool } from "@mercato/testing";
 import { service as healthService } from "grpc-health-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { captureLogger, type ProbeStats, probeHandlers } from "../../test/probe.js";
@@ -231,8 +231,8 @@ describe("createGrpcServer", () => {
     expect(await healthStatus(health, "mercato.testing.v1.ProbeService")).toBe("SERVING");
   });
 
-  const grpcurl = findTool("grpcurl");
-  it.skipIf(!grpcurl)("works with grpcurl and no proto files: list, describe, call, health", async () => {
+  const grpcurl = requireTool("grpcurl");
+  it("works with grpcurl and no proto files: list, describe, call, health", async () => {
     const target = `127.0.0.1:${port}`;
     const tool = grpcurl as string;
     const list = await run(tool, ["-plaintext", target, "list"]);
