@@ -34,7 +34,7 @@ import {
   shippingV1,
 } from "./index.js";
 
-const { Access, edge } = commonV1;
+const { Access, edge, RateLimitClass } = commonV1;
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, "../../..");
 
@@ -74,6 +74,7 @@ const expectedEdge: Record<string, [number, string?]> = {
   "mercato.inventory.v1.InventoryService.SetStock": [A],
   "mercato.inventory.v1.InventoryService.AdjustStock": [A],
   "mercato.inventory.v1.InventoryService.Reserve": [I],
+  "mercato.inventory.v1.InventoryService.Restock": [I],
   "mercato.inventory.v1.InventoryService.Commit": [I],
   "mercato.inventory.v1.InventoryService.Release": [I],
   "mercato.order.v1.OrderService.PlaceOrder": [U, "user_id"],
@@ -92,6 +93,9 @@ const expectedEdge: Record<string, [number, string?]> = {
   "mercato.shipping.v1.ShippingService.GetShipment": [U],
   "mercato.shipping.v1.ShippingService.AdvanceShipment": [A],
   "mercato.notification.v1.NotificationService.ListNotifications": [U, "user_id"],
+  "mercato.notification.v1.NotificationService.RegisterWebhook": [U, "user_id"],
+  "mercato.notification.v1.NotificationService.DeleteWebhook": [U, "user_id"],
+  "mercato.notification.v1.NotificationService.ListWebhooks": [U, "user_id"],
   "mercato.testing.v1.ProbeService.Echo": [I],
   "mercato.testing.v1.ProbeService.Relay": [I],
 };
@@ -118,6 +122,26 @@ describe("edge options", () => {
       }),
     );
     expect(actual).toEqual(expectedEdge);
+  });
+
+  it("declares the rate-limit classes: strict for sign-in, loose for exposed reads, default otherwise", () => {
+    const strict = new Set([
+      "mercato.identity.v1.IdentityService.Register",
+      "mercato.identity.v1.IdentityService.Login",
+      "mercato.identity.v1.IdentityService.RefreshToken",
+    ]);
+    for (const m of methods) {
+      const name = `${m.parent.typeName}.${m.name}`;
+      const rule = edgeRuleOf(m);
+      const read =
+        m.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS && rule.access !== Access.INTERNAL;
+      const expected = strict.has(name)
+        ? RateLimitClass.STRICT
+        : read
+          ? RateLimitClass.LOOSE
+          : RateLimitClass.UNSPECIFIED;
+      expect(getOption(m, edge).rateLimit, name).toBe(expected);
+    }
   });
 
   it("names an owner field that is a top-level string field of the request", () => {
@@ -370,6 +394,7 @@ describe("client-facing JSON shapes (docs/architecture.md)", () => {
       "SHIPMENT_STATUS_LABEL_CREATED",
       "SHIPMENT_STATUS_SHIPPED",
       "SHIPMENT_STATUS_DELIVERED",
+      "SHIPMENT_STATUS_CANCELLED",
     ]);
   });
 

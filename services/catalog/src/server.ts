@@ -17,6 +17,9 @@ import type { CatalogConfig } from "./config.js";
 import { type CatalogSchema, schema } from "./db/schema.js";
 import { createCatalogHandlers } from "./handlers/catalog.js";
 
+/** The config loader, so other packages (tests, tools) start this service without relative imports. */
+export { type CatalogConfig, catalogSettings, loadConfig as loadCatalogConfig } from "./config.js";
+
 /** The stream catalog events go to: `MERCATO_CATALOG` on `mercato.catalog.>`. */
 export const catalogStream = domainStream("catalog");
 

@@ -247,6 +247,105 @@ describe("reservations", () => {
     await failure(inventory.client.commit({ reservationId: uuidv7() }), Code.NOT_FOUND);
   });
 
+  it("restocks a committed reservation exactly once, even when asked concurrently", async () => {
+    const a = await stocked(10);
+    const b = await stocked(5);
+    const id = uuidv7();
+    await inventory.client.reserve({
+      reservationId: id,
+      orderId: "order-restock",
+      lines: [
+        { sku: b, quantity: 2 },
+        { sku: a, quantity: 3 },
+      ],
+    });
+    await inventory.client.commit({ reservationId: id });
+    expect(await levels(a)).toEqual({ onHand: 7, reserved: 0, available: 7 });
+    expect(await levels(b)).toEqual({ onHand: 3, reserved: 0, available: 3 });
+
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        inventory.client.restock({ reservationId: id, reason: "order cancelled" }),
+      ),
+    );
+    for (const result of results) {
+      expect(result.reservation?.status).toBe(ReservationStatus.RESTOCKED);
+      expect(result.reservation?.id).toBe(id);
+    }
+    expect(await levels(a)).toEqual({ onHand: 10, reserved: 0, available: 10 });
+    expect(await levels(b)).toEqual({ onHand: 5, reserved: 0, available: 5 });
+    // A repeat is a no-op answering the same reservation.
+    const again = await inventory.client.restock({ reservationId: id, reason: "order cancelled" });
+    expect(again.reservation).toEqual(results[0]?.reservation);
+    expect(await levels(a)).toEqual({ onHand: 10, reserved: 0, available: 10 });
+
+    // Restocked is terminal: no release, commit or second life through Reserve.
+    await failure(inventory.client.release({ reservationId: id }), Code.FAILED_PRECONDITION);
+    await failure(inventory.client.commit({ reservationId: id }), Code.FAILED_PRECONDITION);
+    const repeated = await inventory.client.reserve({
+      reservationId: id,
+      orderId: "order-restock",
+      lines: [
+        { sku: a, quantity: 3 },
+        { sku: b, quantity: 2 },
+      ],
+    });
+    expect(repeated.reservation?.status).toBe(ReservationStatus.RESTOCKED);
+    expect(await levels(a)).toEqual({ onHand: 10, reserved: 0, available: 10 });
+
+    const [audit] = await inventory.service.database.query<{ n: number; units: number }>(
+      sql`select count(*)::int as n, coalesce(sum(delta), 0)::int as units from stock_movements
+           where reservation_id = ${id} and kind = 'restock'`,
+    );
+    expect(audit).toEqual({ n: 2, units: 5 });
+    const [events] = await inventory.service.database.query<{ n: number }>(
+      sql`select count(*)::int as n from outbox where subject = ${STOCK_RELEASED_SUBJECT} and aggregate_id = ${id}`,
+    );
+    expect(events?.n).toBe(1);
+    await waitFor(
+      async () =>
+        (await streamMessages(inventory.nc, inventoryStream.name, STOCK_RELEASED_SUBJECT))
+          .map((m) => fromBinary(StockReleasedSchema, m.data))
+          .some((e) => e.reservationId === id),
+      { message: "StockReleased for the restock" },
+    );
+    const released = (await streamMessages(inventory.nc, inventoryStream.name, STOCK_RELEASED_SUBJECT))
+      .map((m) => fromBinary(StockReleasedSchema, m.data))
+      .filter((e) => e.reservationId === id);
+    expect(released).toHaveLength(1);
+    expect(released[0]).toMatchObject({
+      status: ReservationStatus.RESTOCKED,
+      reason: "order cancelled",
+      orderId: "order-restock",
+    });
+    expect(released[0]?.lines.map((l) => [l.sku, l.quantity])).toEqual(
+      [
+        [a, 3],
+        [b, 2],
+      ].sort((x, y) => String(x[0]).localeCompare(String(y[0]))),
+    );
+  });
+
+  it("refuses to restock a reservation that was never committed, changing nothing", async () => {
+    const sku = await stocked(6);
+    const held = uuidv7();
+    await inventory.client.reserve({ reservationId: held, lines: [{ sku, quantity: 2 }] });
+    await failure(inventory.client.restock({ reservationId: held }), Code.FAILED_PRECONDITION);
+    expect(await levels(sku)).toEqual({ onHand: 6, reserved: 2, available: 4 });
+
+    await inventory.client.release({ reservationId: held });
+    await failure(inventory.client.restock({ reservationId: held }), Code.FAILED_PRECONDITION);
+    expect(await levels(sku)).toEqual({ onHand: 6, reserved: 0, available: 6 });
+
+    const tombstone = uuidv7();
+    await inventory.client.release({ reservationId: tombstone });
+    await failure(inventory.client.restock({ reservationId: tombstone }), Code.FAILED_PRECONDITION);
+    await failure(inventory.client.restock({ reservationId: uuidv7() }), Code.NOT_FOUND);
+    const bad = await failure(inventory.client.restock({ reservationId: "" }), Code.INVALID_ARGUMENT);
+    expect(bad.violations.map((v) => v.field)).toEqual(["reservation_id"]);
+    expect(await levels(sku)).toEqual({ onHand: 6, reserved: 0, available: 6 });
+  });
+
   it("records a release of an unknown id so that a late Reserve with it is ABORTED", async () => {
     const sku = await stocked(4);
     const id = uuidv7();

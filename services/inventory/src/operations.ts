@@ -1,8 +1,12 @@
 /**
- * Inventory's state changes, each one transaction: stock rows are locked FOR UPDATE in SKU order
- * (always after the reservation row, when there is one), the domain rules decide, then levels,
- * reservation and outbox events are written together. Handlers validate input and call these; the
- * sweeper calls {@link sweepExpired}.
+ * Inventory's state changes, each one transaction: levels, reservation and outbox events are
+ * written together. Stock rows are locked in SKU order, always after the reservation row when there
+ * is one, so concurrent calls never deadlock. On the hot paths (Reserve, Commit, Release, Restock)
+ * the stock rows are the last thing a transaction touches, each with one statement that locks,
+ * checks and changes the row (and writes its audit row): every other write happens before, so a
+ * popular SKU's row is locked only for that statement and the commit, not while the reservation,
+ * its lines and events are written. Handlers validate input and call these; the sweeper calls
+ * {@link sweepExpired}.
  */
 import type { Database, Tx } from "@mercato/platform/db";
 import { aborted, failedPrecondition, notFound } from "@mercato/platform/errors";
@@ -11,10 +15,12 @@ import {
   ensureStock,
   findReservation,
   findStock,
+  holdUnits,
   insertHeldReservation,
   insertLines,
   insertTombstone,
   lockStock,
+  readLevels,
   recordMovement,
   type StoredReservation,
   setReservationStatus,
@@ -143,21 +149,32 @@ export async function reserve(
       return existing;
     }
     const lines = sortedLines(input.lines);
-    const levels = await lockStock(
-      tx,
-      lines.map((l) => l.sku),
-    );
-    const short = shortages(levels, lines);
-    if (short.length > 0) throw failedPrecondition(describeShortages(short));
-    for (const line of lines) {
-      const before = levels.get(line.sku) as Level;
-      const after = await shiftLevel(tx, line.sku, { reserved: line.quantity });
-      if (crossedLowStock(available(before), available(after), lowStockThreshold))
-        await stockLow(tx, line.sku, available(after), lowStockThreshold);
-    }
     await insertLines(tx, input.id, lines);
     const reservation: StoredReservation = { ...inserted, lines };
     await stockReserved(tx, reservation);
+    // The stock rows last, one conditional UPDATE each in SKU order (see the module comment). A short
+    // line rolls everything back: nothing is held or remembered, and the id may be used again.
+    for (const [index, line] of lines.entries()) {
+      const after = await holdUnits(tx, line.sku, line.quantity);
+      if (!after) {
+        const rest = lines.slice(index);
+        const levels = await readLevels(
+          tx,
+          rest.map((l) => l.sku),
+        );
+        const short = shortages(levels, rest);
+        // Stock freed since the UPDATE looked would not show as short in this later read: name the line anyway.
+        const free = available(levels.get(line.sku) ?? { onHand: 0, reserved: 0 });
+        throw failedPrecondition(
+          describeShortages(
+            short.length > 0 ? short : [{ sku: line.sku, requested: line.quantity, available: free }],
+          ),
+        );
+      }
+      const before = { onHand: after.onHand, reserved: after.reserved - line.quantity };
+      if (crossedLowStock(available(before), available(after), lowStockThreshold))
+        await stockLow(tx, line.sku, available(after), lowStockThreshold);
+    }
     return reservation;
   });
 }
@@ -176,26 +193,23 @@ export async function commit(database: InventoryDatabase, id: string): Promise<S
     if (reservation.status !== "held")
       throw failedPrecondition(`reservation ${id} is ${reservation.status}; it cannot be committed`);
     const lines = sortedLines(reservation.lines);
-    await lockStock(
-      tx,
-      lines.map((l) => l.sku),
-    );
-    for (const line of lines) {
-      const after = await shiftLevel(tx, line.sku, { onHand: -line.quantity, reserved: -line.quantity });
-      await recordMovement(tx, {
-        sku: line.sku,
-        kind: "commit",
-        delta: -line.quantity,
-        onHandAfter: after.onHand,
-        reservationId: id,
-      });
-    }
     const row = await setReservationStatus(tx, id, "committed");
+    // The stock rows last (see the module comment).
+    for (const line of lines)
+      await shiftLevel(
+        tx,
+        line.sku,
+        { onHand: -line.quantity, reserved: -line.quantity },
+        { kind: "commit", reservationId: id },
+      );
     return { ...row, lines };
   });
 }
 
-/** Gives a held, locked reservation's units back and marks it released or expired. */
+/**
+ * Gives a held, locked reservation's units back and marks it released or expired. The stock rows
+ * come last (see the module comment); the sweeper has locked them all up front already.
+ */
 async function giveBack(
   tx: Tx<InventorySchema>,
   reservation: StoredReservation,
@@ -203,14 +217,10 @@ async function giveBack(
   reason: string,
 ): Promise<StoredReservation> {
   const lines = sortedLines(reservation.lines);
-  await lockStock(
-    tx,
-    lines.map((l) => l.sku),
-  );
-  for (const line of lines) await shiftLevel(tx, line.sku, { reserved: -line.quantity });
   const row = await setReservationStatus(tx, reservation.id, status, reason);
   const released = { ...row, lines };
   await stockReleased(tx, released, status, reason);
+  for (const line of lines) await shiftLevel(tx, line.sku, { reserved: -line.quantity });
   return released;
 }
 
@@ -233,10 +243,45 @@ export async function release(
       if (!reservation) throw aborted(`reservation ${id} changed concurrently; retry`);
     }
     if (reservation.tombstone) return undefined;
-    if (reservation.status === "committed")
-      throw failedPrecondition(`reservation ${id} is committed; it cannot be released`);
+    if (reservation.status === "committed" || reservation.status === "restocked")
+      throw failedPrecondition(`reservation ${id} is ${reservation.status}; it cannot be released`);
     if (reservation.status !== "held") return reservation;
     return giveBack(tx, reservation, "released", reason);
+  });
+}
+
+/**
+ * Undoes a sale: puts a committed reservation's units back on hand and marks it restocked, once
+ * (audited in `stock_movements`, reported by StockReleased with status RESTOCKED). A restocked one
+ * is returned as it is; a held, released or expired one (or an id only ever released) is
+ * FAILED_PRECONDITION; an unknown id NOT_FOUND.
+ */
+export async function restock(
+  database: InventoryDatabase,
+  id: string,
+  reason: string,
+): Promise<StoredReservation> {
+  return database.transaction(async (tx) => {
+    const reservation = await findReservation(tx, id, { forUpdate: true });
+    if (!reservation) throw notFound(`reservation ${id} not found`);
+    if (reservation.status === "restocked") return reservation;
+    if (reservation.status !== "committed")
+      throw failedPrecondition(
+        `reservation ${id} is ${reservation.status}; only a committed reservation can be restocked`,
+      );
+    const lines = sortedLines(reservation.lines);
+    const row = await setReservationStatus(tx, id, "restocked", reason);
+    const restocked = { ...row, lines };
+    await stockReleased(tx, restocked, "restocked", reason);
+    // The stock rows last (see the module comment).
+    for (const line of lines)
+      await shiftLevel(
+        tx,
+        line.sku,
+        { onHand: line.quantity },
+        { kind: "restock", reason, reservationId: id },
+      );
+    return restocked;
   });
 }
 

@@ -19,6 +19,9 @@ import { type InventorySchema, schema } from "./db/schema.js";
 import { createInventoryHandlers } from "./handlers/inventory.js";
 import { startSweeper } from "./sweeper.js";
 
+/** The config loader, so other packages (tests, tools) start this service without relative imports. */
+export { type InventoryConfig, inventorySettings, loadConfig as loadInventoryConfig } from "./config.js";
+
 /** The stream inventory events go to: `MERCATO_INVENTORY` on `mercato.inventory.>`. */
 export const inventoryStream = domainStream("inventory");
 

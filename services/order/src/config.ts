@@ -1,4 +1,4 @@
-import { integer, loadConfig, serviceSettings, text } from "@mercato/platform/config";
+import { integer, loadConfig, optionalText, serviceSettings, text } from "@mercato/platform/config";
 
 /** The order service's settings; the only reader of process.env. */
 export const orderSettings = {
@@ -22,6 +22,12 @@ export const orderSettings = {
   sagaConcurrency: integer("SAGA_CONCURRENCY", { default: 64, min: 1, max: 1000 }),
   /** Seconds a stock reservation is held before inventory's sweeper may release it. */
   reservationTtlSeconds: integer("RESERVATION_TTL_SECONDS", { default: 3_600, min: 1 }),
+  /** Prefix for durable consumer names (tests give each run its own; empty in deployments). */
+  consumerPrefix: optionalText("CONSUMER_PREFIX", "Prefix of durable consumer names; unset in deployments"),
+  /** Attempts before a failing shipment event goes to the dead-letter stream. */
+  consumerMaxDeliver: integer("CONSUMER_MAX_DELIVER", { default: 5, min: 1, max: 100 }),
+  /** First redelivery delay after a failed shipment event, doubled per attempt (ms). */
+  consumerBackoffMs: integer("CONSUMER_BACKOFF_MS", { default: 1000, min: 10 }),
 } as const;
 
 /** Parsed order config. */

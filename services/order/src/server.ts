@@ -1,5 +1,6 @@
 /**
- * The order service: handlers for OrderService, and the saga driver as background work.
+ * The order service: handlers for OrderService, and as background work the saga driver and the
+ * consumers of shipping's events.
  */
 import { fileURLToPath } from "node:url";
 import type { Logger } from "@mercato/platform/log";
@@ -17,11 +18,21 @@ import { createPaymentClient } from "./clients/payment.js";
 import type { OrderConfig } from "./config.js";
 import type { SagaRow } from "./db/sagas.js";
 import * as schema from "./db/schema.js";
+import { shippingStream, startShipmentConsumers } from "./events/consumers.js";
 import { createOrderHandlers, type SagaControl } from "./handlers/orders.js";
 import { type SagaDriver, startSagaDriver } from "./saga/driver.js";
 
+/** The config loader, so other packages (tests, tools) start this service without relative imports. */
+export { loadOrderConfig, type OrderConfig, orderSettings } from "./config.js";
+
+/** Backoff schedule: `firstMs`, doubled per attempt, `attempts` values. */
+function backoffSchedule(firstMs: number, attempts: number): number[] {
+  return Array.from({ length: Math.max(1, attempts) }, (_, i) => firstMs * 2 ** i);
+}
+
 export { rebuildProjections } from "./db/projections.js";
-export { recordDelivered, recordShipped } from "./events/shipments.js";
+export { DURABLES, SHIPPING_SUBJECTS, shippingStream } from "./events/consumers.js";
+export { recordDelivered, recordShipped, type ShipmentFacts } from "./events/shipments.js";
 export { schema };
 
 /** The folder of the order service's migrations. */
@@ -52,18 +63,22 @@ export function orderSpec(
     config,
     schema,
     migrationsFolder,
-    streams: [orderStream],
+    // The shipping stream is ensured too: order consumes it and may start before shipping.
+    streams: [orderStream, shippingStream],
     build: (deps) => build(deps, options),
     ...(options.logger ? { logger: options.logger } : {}),
   };
 }
 
-/** Builds the order service's handlers and its saga driver from the connected dependencies. */
+/**
+ * Builds the order service's handlers, its saga driver and its shipment consumers from the
+ * connected dependencies.
+ */
 export function build(
   deps: ServiceDeps<typeof schema, OrderConfig>,
   options: OrderBuildOptions = {},
 ): ServiceParts {
-  const { config, logger, database } = deps;
+  const { config, logger, database, js } = deps;
   const catalog = createCatalogClient({ address: config.catalogAddress, mesh: config.mesh, logger });
   const inventory = createInventoryClient({ address: config.inventoryAddress, mesh: config.mesh, logger });
   const payment = createPaymentClient({ address: config.paymentAddress, mesh: config.mesh, logger });
@@ -80,6 +95,14 @@ export function build(
   return {
     services: [{ service: OrderService, handlers: createOrderHandlers({ database, catalog, saga, logger }) }],
     async start(): Promise<readonly BackgroundTask[]> {
+      const consumers = await startShipmentConsumers({
+        js,
+        database,
+        logger,
+        durablePrefix: config.consumerPrefix,
+        maxDeliver: config.consumerMaxDeliver,
+        backoffMs: backoffSchedule(config.consumerBackoffMs, config.consumerMaxDeliver),
+      });
       driver = startSagaDriver({
         database,
         logger,
@@ -100,6 +123,7 @@ export function build(
       options.onDriver?.(driver);
       const running = driver;
       return [
+        ...consumers,
         {
           async stop() {
             await running.stop();

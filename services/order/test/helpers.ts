@@ -2,9 +2,12 @@
  * Test helpers: the order service in-process on the shared test PostgreSQL and NATS, with the real
  * catalog, inventory and payment services beside it (each on port 0 with its own database).
  */
-import { catalogSpec } from "@mercato/catalog";
-import { inventorySpec } from "@mercato/inventory";
-import { paymentService } from "@mercato/payment";
+
+import { create, type DescMessage, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import { catalogSpec, loadCatalogConfig } from "@mercato/catalog";
+import { inventorySpec, loadInventoryConfig } from "@mercato/inventory";
+import { loadPaymentConfig, paymentService } from "@mercato/payment";
+import { EVENT_ID_HEADER, EVENT_TYPE_HEADER } from "@mercato/platform/events";
 import { createServiceClient, type ServiceClient } from "@mercato/platform/grpc";
 import { createLogger, type Logger } from "@mercato/platform/log";
 import { type RunningService, runService } from "@mercato/platform/service";
@@ -12,12 +15,9 @@ import { CatalogService, type Product } from "@mercato/sdk/gen/mercato/catalog/v
 import { InventoryService } from "@mercato/sdk/gen/mercato/inventory/v1/inventory_pb";
 import { OrderService, OrderStatus } from "@mercato/sdk/gen/mercato/order/v1/order_pb";
 import { PaymentService } from "@mercato/sdk/gen/mercato/payment/v1/payment_pb";
-import { testDatabaseUrl, testNatsUrl, waitFor } from "@mercato/testing";
+import { testDatabaseUrl, testNatsUrl, uniqueName, waitFor } from "@mercato/testing";
 import { sql } from "drizzle-orm";
-// The upstreams export their specs but not their config loaders: read those from their sources.
-import { loadConfig as loadCatalogConfig } from "../../catalog/src/config.js";
-import { loadConfig as loadInventoryConfig } from "../../inventory/src/config.js";
-import { loadPaymentConfig } from "../../payment/src/config.js";
+import { type JetStreamClient, type JsMsg, type NatsConnection, headers as natsHeaders } from "nats";
 import { loadOrderConfig } from "../src/config.js";
 import type * as schema from "../src/db/schema.js";
 import { type OrderSpecOptions, orderSpec } from "../src/server.js";
@@ -135,6 +135,10 @@ export async function startOrder(
     SAGA_RETRY_MAX_MS: "400",
     SAGA_LEASE_MS: "3000",
     SAGA_POLL_MS: "100",
+    // Each start gets its own durable consumer names on the shared NATS, and fast redelivery.
+    CONSUMER_PREFIX: `${uniqueName("t")}-`,
+    CONSUMER_BACKOFF_MS: "50",
+    CONSUMER_MAX_DELIVER: "3",
     ...options.env,
   });
   const service = await runService(orderSpec(config, { logger, ...options }));
@@ -210,4 +214,32 @@ export async function stepLog(order: TestOrder, sagaId: string) {
   return order.service.database.query<{ step: number; state: string; attempt: number; driver_id: string }>(
     sql`select step, state, attempt, driver_id from saga_steps where saga_id = ${sagaId} order by id`,
   );
+}
+
+/** Publishes an event the way a producer's outbox relay does (Nats-Msg-Id plus the Mercato headers). */
+export async function publishEvent<D extends DescMessage>(
+  js: JetStreamClient,
+  subject: string,
+  schema: D,
+  init: MessageInitShape<D> & { eventId: string },
+  msgID: string = init.eventId,
+): Promise<void> {
+  const h = natsHeaders();
+  h.set(EVENT_ID_HEADER, init.eventId);
+  h.set(EVENT_TYPE_HEADER, schema.typeName);
+  await js.publish(subject, toBinary(schema, create(schema, init)), { msgID, headers: h });
+}
+
+/** Every message on `subject` currently in `stream`, in order. */
+export async function streamMessages(nc: NatsConnection, stream: string, subject: string): Promise<JsMsg[]> {
+  const consumer = await nc.jetstream().consumers.get(stream, { filterSubjects: [subject] });
+  const out: JsMsg[] = [];
+  for (;;) {
+    const message = await consumer.next({ expires: 1000 });
+    if (!message) break;
+    out.push(message);
+    if (message.info.pending === 0) break;
+  }
+  await consumer.delete().catch(() => undefined);
+  return out;
 }

@@ -10,6 +10,9 @@ import { createPaymentHandlers } from "./handlers/index.js";
 import type { PaymentProvider } from "./provider/provider.js";
 import { TestPaymentProvider } from "./provider/test-provider.js";
 
+/** The config loader, so other packages (tests, tools) start this service without relative imports. */
+export { loadPaymentConfig, type PaymentConfig, paymentSettings } from "./config.js";
+
 export type PaymentDeps = ServiceDeps<PaymentSchema, PaymentConfig>;
 
 /** Folder of the service's drizzle-kit migrations. */

@@ -1,9 +1,10 @@
 /** Inventory queries. Each takes an executor so it joins the caller's transaction. */
-import type { SqlExecutor } from "@mercato/platform/db";
+import { queryRows, type SqlExecutor } from "@mercato/platform/db";
 import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import { uuidv7 } from "uuidv7";
 import type { Level, Line } from "../domain/rules.js";
 import {
+  type MovementKind,
   type ReservationRow,
   type ReservationStatusName,
   reservationLines,
@@ -64,7 +65,7 @@ export async function recordMovement(
   db: SqlExecutor,
   movement: {
     sku: string;
-    kind: "set" | "adjust" | "commit";
+    kind: MovementKind;
     delta: number;
     onHandAfter: number;
     reason?: string;
@@ -183,21 +184,65 @@ export async function setReservationStatus(
   return row as ReservationRow;
 }
 
-/** Adds the deltas to a SKU's levels (the row must be locked by the caller) and returns the new levels. */
+/** The levels of `skus` without locking them; SKUs without a row are absent from the map. */
+export async function readLevels(db: SqlExecutor, skus: readonly string[]): Promise<Map<string, Level>> {
+  const levels = new Map<string, Level>();
+  if (skus.length === 0) return levels;
+  const rows = (await db
+    .select()
+    .from(stock)
+    .where(inArray(stock.sku, [...skus]))) as StockRow[];
+  for (const row of rows) levels.set(row.sku, { onHand: row.onHand, reserved: row.reserved });
+  return levels;
+}
+
+/**
+ * Holds `quantity` more units of `sku` if that many are available, in one conditional UPDATE: the
+ * row lock, the availability check and the change are a single statement, so the row stays locked
+ * only from here to the caller's commit. Undefined (nothing changed) when the SKU is short or unknown.
+ *
+ * @returns the levels after the change
+ */
+export async function holdUnits(db: SqlExecutor, sku: string, quantity: number): Promise<Level | undefined> {
+  const [row] = await db
+    .update(stock)
+    .set({ reserved: sql`${stock.reserved} + ${quantity}`, updatedAt: sql`now()` })
+    .where(and(eq(stock.sku, sku), sql`${stock.onHand} - ${stock.reserved} >= ${quantity}`))
+    .returning({ onHand: stock.onHand, reserved: stock.reserved });
+  return row;
+}
+
+/**
+ * Adds the deltas to a SKU's levels and returns the new levels; with `movement`, records the change
+ * to units on hand in the audit log in the same statement (one round trip while the row is locked).
+ * The CHECK constraints refuse a change that would make a level invalid.
+ */
 export async function shiftLevel(
   db: SqlExecutor,
   sku: string,
   delta: { onHand?: number; reserved?: number },
+  movement?: { kind: MovementKind; reason?: string; reservationId?: string },
 ): Promise<Level> {
-  const [row] = await db
-    .update(stock)
-    .set({
-      onHand: sql`${stock.onHand} + ${delta.onHand ?? 0}`,
-      reserved: sql`${stock.reserved} + ${delta.reserved ?? 0}`,
-      updatedAt: sql`now()`,
-    })
-    .where(eq(stock.sku, sku))
-    .returning({ onHand: stock.onHand, reserved: stock.reserved });
+  const onHand = delta.onHand ?? 0;
+  const reserved = delta.reserved ?? 0;
+  const change = sql`update stock
+       set on_hand = on_hand + ${onHand}::int, reserved = reserved + ${reserved}::int, updated_at = now()
+     where sku = ${sku}
+     returning on_hand, reserved`;
+  const rows = await queryRows<{ on_hand: number; reserved: number }>(
+    db,
+    movement === undefined
+      ? change
+      : sql`with changed as (${change}),
+          movement as (
+            insert into stock_movements (id, sku, kind, delta, on_hand_after, reason, reservation_id)
+            select ${uuidv7()}::uuid, ${sku}::text, ${movement.kind}::text, ${onHand}::int, on_hand,
+                   ${movement.reason ?? ""}::text, ${movement.reservationId ?? null}::text
+              from changed
+          )
+          select on_hand, reserved from changed`,
+  );
+  const [row] = rows;
   if (!row) throw new Error(`no stock row for ${sku}`);
-  return row;
+  return { onHand: Number(row.on_hand), reserved: Number(row.reserved) };
 }

@@ -31,7 +31,7 @@ export const stock = pgTable(
 );
 
 /** The statuses a reservation row can have (the contract's ReservationStatus, lower case). */
-export const reservationStatuses = ["held", "committed", "released", "expired"] as const;
+export const reservationStatuses = ["held", "committed", "released", "expired", "restocked"] as const;
 export type ReservationStatusName = (typeof reservationStatuses)[number];
 
 /**
@@ -52,7 +52,10 @@ export const reservations = pgTable(
     updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
-    check("reservations_status", sql`${t.status} in ('held', 'committed', 'released', 'expired')`),
+    check(
+      "reservations_status",
+      sql`${t.status} in ('held', 'committed', 'released', 'expired', 'restocked')`,
+    ),
     index("reservations_held_expiry_idx").on(t.expiresAt).where(sql`${t.status} = 'held'`),
   ],
 );
@@ -73,13 +76,16 @@ export const reservationLines = pgTable(
   ],
 );
 
-/** Audit log of changes to units on hand (SetStock, AdjustStock, Commit). */
+/** Kinds of change to units on hand. */
+export type MovementKind = "set" | "adjust" | "commit" | "restock";
+
+/** Audit log of changes to units on hand (SetStock, AdjustStock, Commit, Restock). */
 export const stockMovements = pgTable(
   "stock_movements",
   {
     id: uuid().primaryKey(),
     sku: text().notNull(),
-    kind: text().$type<"set" | "adjust" | "commit">().notNull(),
+    kind: text().$type<MovementKind>().notNull(),
     delta: integer().notNull(),
     onHandAfter: integer().notNull(),
     reason: text().notNull().default(""),

@@ -36,11 +36,20 @@ export async function stockReserved(tx: SqlExecutor, reservation: StoredReservat
   });
 }
 
-/** Enqueues StockReleased for a reservation that gave its stock back, on request or by expiry. */
+const releasedStatuses = {
+  released: ReservationStatus.RELEASED,
+  expired: ReservationStatus.EXPIRED,
+  restocked: ReservationStatus.RESTOCKED,
+} as const;
+
+/**
+ * Enqueues StockReleased for a reservation that gave its stock back: a held one on request or by
+ * expiry, or a committed one restocked.
+ */
 export async function stockReleased(
   tx: SqlExecutor,
   reservation: StoredReservation,
-  status: "released" | "expired",
+  status: keyof typeof releasedStatuses,
   reason: string,
 ): Promise<void> {
   const eventId = uuidv7();
@@ -50,7 +59,7 @@ export async function stockReleased(
     reservationId: reservation.id,
     orderId: reservation.orderId,
     lines: reservation.lines.map((l) => ({ sku: l.sku, quantity: l.quantity })),
-    status: status === "expired" ? ReservationStatus.EXPIRED : ReservationStatus.RELEASED,
+    status: releasedStatuses[status],
     reason,
   });
   await enqueueEvent(tx, {

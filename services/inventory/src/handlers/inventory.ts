@@ -1,7 +1,8 @@
 /**
  * InventoryService handlers: validate, then run the operation. SetStock and AdjustStock are for
  * admins (the gateway enforces the contract's access option; the handlers check `ctx.role` again).
- * Reserve, Commit and Release are INTERNAL: never exposed at the edge, called by the order saga.
+ * Reserve, Commit, Release and Restock are INTERNAL: never exposed at the edge, called by the order
+ * saga.
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
@@ -25,7 +26,7 @@ import {
   reservationTtl,
   type Violation,
 } from "../domain/rules.js";
-import { adjustStock, commit, getStock, release, reserve, setStock } from "../operations.js";
+import { adjustStock, commit, getStock, release, reserve, restock, setStock } from "../operations.js";
 
 export interface InventoryHandlerDeps {
   readonly database: Database<InventorySchema>;
@@ -54,6 +55,7 @@ const statuses = {
   committed: ReservationStatus.COMMITTED,
   released: ReservationStatus.RELEASED,
   expired: ReservationStatus.EXPIRED,
+  restocked: ReservationStatus.RESTOCKED,
 } as const;
 
 function reservationMessage(r: StoredReservation): MessageInitShape<typeof ReservationSchema> {
@@ -128,6 +130,12 @@ export function createInventoryHandlers(
       rejectIfAny([...checkReservationId(request.reservationId), ...checkReason(request.reason)]);
       const reservation = await release(database, request.reservationId, request.reason);
       return reservation ? { reservation: reservationMessage(reservation) } : {};
+    },
+
+    async restock(request) {
+      rejectIfAny([...checkReservationId(request.reservationId), ...checkReason(request.reason)]);
+      const reservation = await restock(database, request.reservationId, request.reason);
+      return { reservation: reservationMessage(reservation) };
     },
   };
 }

@@ -1,8 +1,7 @@
 /**
- * The inventory upstream: Reserve, Commit and Release by reservation id (the saga id), and
- * AdjustStock to put committed units back when a confirmed order is cancelled. Reserve, Commit and
- * Release are IDEMPOTENT in the contract, so the client may retry them on UNAVAILABLE; AdjustStock
- * is not, and is never retried by the client (see the saga's restock step).
+ * The inventory upstream: Reserve, Commit, Release and Restock (a committed reservation's units back
+ * on hand, when a confirmed order is cancelled), all by reservation id (the saga id). They are
+ * IDEMPOTENT in the contract, so the client may retry them on UNAVAILABLE.
  */
 import { createServiceClient, type ServiceClient } from "@mercato/platform/grpc";
 import type { Logger } from "@mercato/platform/log";

@@ -160,3 +160,33 @@ export async function executeCommand<S extends Record<string, unknown>, T = Orde
     }
   }
 }
+
+/**
+ * Runs a command like {@link executeCommand}, but inside the caller's transaction `tx` (an event
+ * consumer's inbox transaction, so the event's record and its effect commit together): each attempt
+ * runs in a savepoint, and a concurrent append (ABORTED) rolls back to it and reruns from a fresh
+ * read, a few times.
+ *
+ * @throws NOT_FOUND when the order does not exist; ABORTED when every attempt lost a race
+ */
+export async function executeCommandIn(
+  tx: SqlExecutor,
+  orderId: string,
+  decide: (state: OrderState, tx: SqlExecutor) => OrderEvent[] | Promise<OrderEvent[]>,
+  options: ExecuteOptions = {},
+): Promise<{ state: OrderState; appended: readonly OrderEvent[] }> {
+  const attempts = options.attempts ?? 5;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await tx.transaction(async (savepoint) => {
+        const state = await loadOrder(savepoint, orderId);
+        if (state === undefined) throw new ServiceError(Code.NOT_FOUND, `order ${orderId} not found`);
+        const events = await decide(state, savepoint);
+        return { state: await appendEvents(savepoint, state, events), appended: events };
+      });
+    } catch (error) {
+      if (!isConcurrencyConflict(error) || attempt >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
+    }
+  }
+}

@@ -33,7 +33,6 @@ export function factsOf(row: SagaRow): SagaFacts {
     authorizeAttempted: row.authorizeAttempted,
     paymentId: row.paymentId,
     committed: row.committed,
-    restockedLines: row.restockedLines,
     captured: row.captured,
     cancelRequested: row.cancelRequested,
     reason: row.reason,
@@ -152,21 +151,6 @@ export async function logStepStart(
     .from(sagas)
     .where(eq(sagas.sagaId, row.sagaId));
   return flags ?? { cancelRequested: row.cancelRequested, reason: row.reason };
-}
-
-/** Saves facts found in the middle of a step (restock progress), under the lease. */
-export async function saveFacts(
-  executor: SqlExecutor,
-  row: SagaRow,
-  driverId: string,
-  facts: Partial<SagaFacts>,
-): Promise<void> {
-  const updated = await executor
-    .update(sagas)
-    .set({ ...facts, updatedAt: new Date() })
-    .where(and(eq(sagas.sagaId, row.sagaId), eq(sagas.leaseOwner, driverId)))
-    .returning({ sagaId: sagas.sagaId });
-  if (updated.length === 0) throw new LeaseLostError(row.sagaId);
 }
 
 /** The log state of a step outcome. */

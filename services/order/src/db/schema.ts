@@ -160,6 +160,11 @@ export const sagas = pgTable(
     authorizeAttempted: boolean().notNull().default(false),
     paymentId: text().notNull().default(""),
     committed: boolean().notNull().default(false),
+    /**
+     * Unused: the restock progress of the old line-by-line AdjustStock compensation, replaced by
+     * inventory's Restock (by reservation id). Kept so replicas of the previous release keep working
+     * during a rollout; drop it in a later migration.
+     */
     restockedLines: integer().notNull().default(0),
     captured: boolean().notNull().default(false),
     cancelRequested: boolean().notNull().default(false),

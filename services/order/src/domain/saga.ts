@@ -27,8 +27,6 @@ export interface SagaFacts {
   readonly paymentId: string;
   /** The reservation was committed: its units left stock (compensation restocks them). */
   readonly committed: boolean;
-  /** Lines already put back by a restock (compensation after commit). */
-  readonly restockedLines: number;
   /** The payment was captured (compensation refunds it). */
   readonly captured: boolean;
   /** The customer (or an admin) asked to cancel: compensate at the next step boundary. */
@@ -98,7 +96,6 @@ export const initialFacts: SagaFacts = {
   authorizeAttempted: false,
   paymentId: "",
   committed: false,
-  restockedLines: 0,
   captured: false,
   cancelRequested: false,
   reason: "",
@@ -241,9 +238,6 @@ export function stepLabel(step: SagaStep): string {
 }
 
 /** The idempotency key of a step's upstream call: `<saga id>:<step>`. */
-export function stepKey(
-  sagaId: string,
-  step: "authorize" | "capture" | "void" | "refund" | "restock",
-): string {
+export function stepKey(sagaId: string, step: "authorize" | "capture" | "void" | "refund"): string {
   return `${sagaId}:${step}`;
 }

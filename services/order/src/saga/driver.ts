@@ -24,7 +24,6 @@ import {
   renewLeases,
   type SagaRow,
   type StepLogState,
-  saveFacts,
   writeTransition,
 } from "../db/sagas.js";
 import { decideCancel, decideConfirm, OrderRuleError } from "../domain/order.js";
@@ -177,10 +176,6 @@ export function startSagaDriver(options: SagaDriverOptions): SagaDriver {
       payment: options.payment,
       timeoutMs: options.stepTimeoutMs,
       reservationTtlSeconds: options.reservationTtlSeconds,
-      saveFacts: async (facts) => {
-        await saveFacts(database.db, current, driverId, facts);
-        Object.assign(current, facts);
-      },
     });
     if (outcome.kind === "retry") {
       log.warn(

@@ -187,8 +187,10 @@ describe("place-order saga", () => {
     const product = await createProduct(upstreams, { priceMinor: 1999, stock: 4 });
     const userId = user();
     const placed = await place(userId, product.id, 2, "tok_visa");
-    await settledOrder(order, placed.id, userId);
-    expect((await stock(product.sku)).onHand).toBe(2);
+    const confirmed = await settledOrder(order, placed.id, userId);
+    expect(confirmed.status).toBe(OrderStatus.CONFIRMED);
+    const sold = await stock(product.sku);
+    expect([sold.onHand, sold.reserved, sold.available]).toEqual([2, 0, 2]);
     const { order: cancelled } = await order.client.cancelOrder(
       { orderId: placed.id, reason: "changed my mind" },
       as(userId),
@@ -201,9 +203,32 @@ describe("place-order saga", () => {
     expect(payment?.refunded?.amountMinor).toBe(3998n);
     const levels = await stock(product.sku);
     expect([levels.onHand, levels.reserved, levels.available]).toEqual([4, 0, 4]);
+    // Restocked through inventory's Restock, by reservation id (the saga id), exactly once.
+    const [saga] = await order.service.database.query<{ saga_id: string }>(
+      sql`select saga_id from sagas where order_id = ${placed.id}`,
+    );
+    const sagaId = saga?.saga_id ?? "";
+    const movements = await upstreams.inventory.database.query<{ kind: string; delta: number }>(
+      sql`select kind, delta from stock_movements where sku = ${product.sku} order by created_at, id`,
+    );
+    expect(movements.map((m) => [m.kind, m.delta])).toEqual([
+      ["set", 4],
+      ["commit", -2],
+      ["restock", 2],
+    ]);
+    const [reservation] = await upstreams.inventory.database.query<{ status: string }>(
+      sql`select status from reservations where id = ${sagaId}`,
+    );
+    expect(reservation?.status).toBe("restocked");
+    const released = (await stepLog(order, sagaId)).filter(
+      (entry) => entry.step === SagaStep.RELEASE_STOCK && entry.state === "succeeded",
+    );
+    expect(released).toHaveLength(1);
     // Cancelling again changes nothing; another customer cannot see it at all.
     const again = await order.client.cancelOrder({ orderId: placed.id }, as(userId));
     expect(again.order?.version).toBe(cancelled?.version);
+    const unchanged = await stock(product.sku);
+    expect([unchanged.onHand, unchanged.reserved, unchanged.available]).toEqual([4, 0, 4]);
     const stranger = await order.client
       .cancelOrder({ orderId: placed.id }, as(user()))
       .catch((e: unknown) => e);

@@ -8,7 +8,7 @@ import { PaymentStatus } from "@mercato/sdk/gen/mercato/payment/v1/payment_pb";
 import type { InventoryClient } from "../clients/inventory.js";
 import type { PaymentClient } from "../clients/payment.js";
 import type { SagaRow } from "../db/sagas.js";
-import { type SagaFacts, SagaStep, type StepOutcome, stepKey } from "../domain/saga.js";
+import { SagaStep, type StepOutcome, stepKey } from "../domain/saga.js";
 
 /** What a remote step needs. */
 export interface StepDeps {
@@ -18,8 +18,6 @@ export interface StepDeps {
   readonly timeoutMs: number;
   /** Seconds inventory holds the reservation. */
   readonly reservationTtlSeconds: number;
-  /** Persists facts learnt in the middle of a step (restock progress). */
-  readonly saveFacts: (facts: Partial<SagaFacts>) => Promise<void>;
 }
 
 /** Codes after which the same call may succeed when repeated. */
@@ -198,27 +196,14 @@ export async function runRemoteStep(row: SagaRow, deps: StepDeps): Promise<StepO
           return { kind: "retry", error: describe(error) };
         }
       }
-      // The reservation was committed: put the units back line by line. AdjustStock carries no
-      // idempotency key, so progress is saved after every line and the client never retries it.
-      let done = row.restockedLines;
-      for (const line of row.lines.slice(done)) {
-        try {
-          await inventory.adjustStock(
-            {
-              sku: line.sku,
-              delta: line.quantity,
-              reason: `order ${row.orderId} cancelled (${stepKey(row.sagaId, "restock")})`,
-            },
-            // AdjustStock is an admin RPC and inventory re-checks the role; the saga acts for the shop.
-            { timeoutMs: deps.timeoutMs, metadata: { "x-user-role": "admin" } },
-          );
-        } catch (error) {
-          return { kind: "retry", error: describe(error), facts: { restockedLines: done } };
-        }
-        done++;
-        await deps.saveFacts({ restockedLines: done });
+      // The reservation was committed: its units left stock, so put them back. Restock is keyed by
+      // the reservation id and idempotent, so a retry (or a replay after a crash) restocks once.
+      try {
+        await inventory.restock({ reservationId: row.sagaId, reason: row.reason || "order cancelled" }, call);
+        return { kind: "ok" };
+      } catch (error) {
+        return { kind: "retry", error: describe(error) };
       }
-      return { kind: "ok", facts: { restockedLines: done } };
     }
 
     default:

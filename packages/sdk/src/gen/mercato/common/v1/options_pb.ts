@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mercato/common/v1/options.proto.
  */
 export const file_mercato_common_v1_options: GenFile = /*@__PURE__*/
-  fileDesc("Ch9tZXJjYXRvL2NvbW1vbi92MS9vcHRpb25zLnByb3RvEhFtZXJjYXRvLmNvbW1vbi52MSJKCghFZGdlUnVsZRIpCgZhY2Nlc3MYASABKA4yGS5tZXJjYXRvLmNvbW1vbi52MS5BY2Nlc3MSEwoLb3duZXJfZmllbGQYAiABKAkqdAoGQWNjZXNzEhYKEkFDQ0VTU19VTlNQRUNJRklFRBAAEhEKDUFDQ0VTU19QVUJMSUMQARIYChRBQ0NFU1NfQVVUSEVOVElDQVRFRBACEhAKDEFDQ0VTU19BRE1JThADEhMKD0FDQ0VTU19JTlRFUk5BTBAEOlEKBGVkZ2USHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxjRhgMgASgLMhsubWVyY2F0by5jb21tb24udjEuRWRnZVJ1bGVSBGVkZ2ViBnByb3RvMw", [file_google_protobuf_descriptor]);
+  fileDesc("Ch9tZXJjYXRvL2NvbW1vbi92MS9vcHRpb25zLnByb3RvEhFtZXJjYXRvLmNvbW1vbi52MSKBAQoIRWRnZVJ1bGUSKQoGYWNjZXNzGAEgASgOMhkubWVyY2F0by5jb21tb24udjEuQWNjZXNzEhMKC293bmVyX2ZpZWxkGAIgASgJEjUKCnJhdGVfbGltaXQYAyABKA4yIS5tZXJjYXRvLmNvbW1vbi52MS5SYXRlTGltaXRDbGFzcyp0CgZBY2Nlc3MSFgoSQUNDRVNTX1VOU1BFQ0lGSUVEEAASEQoNQUNDRVNTX1BVQkxJQxABEhgKFEFDQ0VTU19BVVRIRU5USUNBVEVEEAISEAoMQUNDRVNTX0FETUlOEAMSEwoPQUNDRVNTX0lOVEVSTkFMEAQqiQEKDlJhdGVMaW1pdENsYXNzEiAKHFJBVEVfTElNSVRfQ0xBU1NfVU5TUEVDSUZJRUQQABIbChdSQVRFX0xJTUlUX0NMQVNTX1NUUklDVBABEhwKGFJBVEVfTElNSVRfQ0xBU1NfREVGQVVMVBACEhoKFlJBVEVfTElNSVRfQ0xBU1NfTE9PU0UQAzpRCgRlZGdlEh4uZ29vZ2xlLnByb3RvYnVmLk1ldGhvZE9wdGlvbnMY0YYDIAEoCzIbLm1lcmNhdG8uY29tbW9uLnYxLkVkZ2VSdWxlUgRlZGdlYgZwcm90bzM", [file_google_protobuf_descriptor]);
 
 /**
  * EdgeRule is the edge policy for one RPC.
@@ -35,6 +35,13 @@ export type EdgeRule = Message<"mercato.common.v1.EdgeRule"> & {
    * @generated from field: string owner_field = 2;
    */
   ownerField: string;
+
+  /**
+   * The rate-limit class of the RPC; unspecified means RATE_LIMIT_CLASS_DEFAULT.
+   *
+   * @generated from field: mercato.common.v1.RateLimitClass rate_limit = 3;
+   */
+  rateLimit: RateLimitClass;
 };
 
 /**
@@ -92,6 +99,50 @@ export enum Access {
  */
 export const AccessSchema: GenEnum<Access> = /*@__PURE__*/
   enumDesc(file_mercato_common_v1_options, 0);
+
+/**
+ * RateLimitClass is how hard the edge gateway rate-limits an RPC: one token
+ * bucket per class and per caller (the user for authenticated calls, the
+ * client address for anonymous ones). The gateway's configuration sets each
+ * class's budget (RATE_LIMIT_STRICT, RATE_LIMIT_DEFAULT, RATE_LIMIT_LOOSE).
+ *
+ * @generated from enum mercato.common.v1.RateLimitClass
+ */
+export enum RateLimitClass {
+  /**
+   * No class declared: the gateway applies RATE_LIMIT_CLASS_DEFAULT.
+   *
+   * @generated from enum value: RATE_LIMIT_CLASS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Credential and account endpoints worth guessing at (login, register, refresh).
+   *
+   * @generated from enum value: RATE_LIMIT_CLASS_STRICT = 1;
+   */
+  STRICT = 1,
+
+  /**
+   * Ordinary calls, changes included.
+   *
+   * @generated from enum value: RATE_LIMIT_CLASS_DEFAULT = 2;
+   */
+  DEFAULT = 2,
+
+  /**
+   * Cheap reads (browsing, polling).
+   *
+   * @generated from enum value: RATE_LIMIT_CLASS_LOOSE = 3;
+   */
+  LOOSE = 3,
+}
+
+/**
+ * Describes the enum mercato.common.v1.RateLimitClass.
+ */
+export const RateLimitClassSchema: GenEnum<RateLimitClass> = /*@__PURE__*/
+  enumDesc(file_mercato_common_v1_options, 1);
 
 /**
  * The edge policy for this RPC. Absent means INTERNAL.

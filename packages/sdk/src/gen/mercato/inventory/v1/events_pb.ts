@@ -73,8 +73,10 @@ export const StockReservedSchema: GenMessage<StockReserved> = /*@__PURE__*/
   messageDesc(file_mercato_inventory_v1_events, 0);
 
 /**
- * StockReleased is emitted when a held reservation gives its stock back,
- * on request or because it expired.
+ * StockReleased is emitted when a reservation gives its stock back: a held
+ * one on request or because it expired (its units become available again),
+ * or a committed one restocked after its sale was undone (its units come
+ * back on hand).
  *
  * @generated from message mercato.inventory.v1.StockReleased
  */
@@ -115,7 +117,8 @@ export type StockReleased = Message<"mercato.inventory.v1.StockReleased"> & {
   lines: ReservationLine[];
 
   /**
-   * RESERVATION_STATUS_RELEASED or RESERVATION_STATUS_EXPIRED.
+   * RESERVATION_STATUS_RELEASED, RESERVATION_STATUS_EXPIRED or
+   * RESERVATION_STATUS_RESTOCKED.
    *
    * @generated from field: mercato.inventory.v1.ReservationStatus status = 6;
    */

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mercato/inventory/v1/inventory.proto.
  */
 export const file_mercato_inventory_v1_inventory: GenFile = /*@__PURE__*/
-  fileDesc("CiRtZXJjYXRvL2ludmVudG9yeS92MS9pbnZlbnRvcnkucHJvdG8SFG1lcmNhdG8uaW52ZW50b3J5LnYxIjAKD1Jlc2VydmF0aW9uTGluZRILCgNza3UYASABKAkSEAoIcXVhbnRpdHkYAiABKAUi+gEKC1Jlc2VydmF0aW9uEgoKAmlkGAEgASgJEhAKCG9yZGVyX2lkGAIgASgJEjcKBnN0YXR1cxgDIAEoDjInLm1lcmNhdG8uaW52ZW50b3J5LnYxLlJlc2VydmF0aW9uU3RhdHVzEjQKBWxpbmVzGAQgAygLMiUubWVyY2F0by5pbnZlbnRvcnkudjEuUmVzZXJ2YXRpb25MaW5lEi4KCmV4cGlyZXNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIh4KD0dldFN0b2NrUmVxdWVzdBILCgNza3UYASABKAkiVQoQR2V0U3RvY2tSZXNwb25zZRILCgNza3UYASABKAkSDwoHb25faGFuZBgCIAEoBRIQCghyZXNlcnZlZBgDIAEoBRIRCglhdmFpbGFibGUYBCABKAUiLwoPU2V0U3RvY2tSZXF1ZXN0EgsKA3NrdRgBIAEoCRIPCgdvbl9oYW5kGAIgASgFIlUKEFNldFN0b2NrUmVzcG9uc2USCwoDc2t1GAEgASgJEg8KB29uX2hhbmQYAiABKAUSEAoIcmVzZXJ2ZWQYAyABKAUSEQoJYXZhaWxhYmxlGAQgASgFIkAKEkFkanVzdFN0b2NrUmVxdWVzdBILCgNza3UYASABKAkSDQoFZGVsdGEYAiABKAUSDgoGcmVhc29uGAMgASgJIlgKE0FkanVzdFN0b2NrUmVzcG9uc2USCwoDc2t1GAEgASgJEg8KB29uX2hhbmQYAiABKAUSEAoIcmVzZXJ2ZWQYAyABKAUSEQoJYXZhaWxhYmxlGAQgASgFIoUBCg5SZXNlcnZlUmVxdWVzdBIWCg5yZXNlcnZhdGlvbl9pZBgBIAEoCRI0CgVsaW5lcxgCIAMoCzIlLm1lcmNhdG8uaW52ZW50b3J5LnYxLlJlc2VydmF0aW9uTGluZRITCgt0dGxfc2Vjb25kcxgDIAEoBRIQCghvcmRlcl9pZBgEIAEoCSJJCg9SZXNlcnZlUmVzcG9uc2USNgoLcmVzZXJ2YXRpb24YASABKAsyIS5tZXJjYXRvLmludmVudG9yeS52MS5SZXNlcnZhdGlvbiInCg1Db21taXRSZXF1ZXN0EhYKDnJlc2VydmF0aW9uX2lkGAEgASgJIkgKDkNvbW1pdFJlc3BvbnNlEjYKC3Jlc2VydmF0aW9uGAEgASgLMiEubWVyY2F0by5pbnZlbnRvcnkudjEuUmVzZXJ2YXRpb24iOAoOUmVsZWFzZVJlcXVlc3QSFgoOcmVzZXJ2YXRpb25faWQYASABKAkSDgoGcmVhc29uGAIgASgJIkkKD1JlbGVhc2VSZXNwb25zZRI2CgtyZXNlcnZhdGlvbhgBIAEoCzIhLm1lcmNhdG8uaW52ZW50b3J5LnYxLlJlc2VydmF0aW9uKrcBChFSZXNlcnZhdGlvblN0YXR1cxIiCh5SRVNFUlZBVElPTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIbChdSRVNFUlZBVElPTl9TVEFUVVNfSEVMRBABEiAKHFJFU0VSVkFUSU9OX1NUQVRVU19DT01NSVRURUQQAhIfChtSRVNFUlZBVElPTl9TVEFUVVNfUkVMRUFTRUQQAxIeChpSRVNFUlZBVElPTl9TVEFUVVNfRVhQSVJFRBAEMvAEChBJbnZlbnRvcnlTZXJ2aWNlEmQKCEdldFN0b2NrEiUubWVyY2F0by5pbnZlbnRvcnkudjEuR2V0U3RvY2tSZXF1ZXN0GiYubWVyY2F0by5pbnZlbnRvcnkudjEuR2V0U3RvY2tSZXNwb25zZSIJkAIBirUYAggBEmQKCFNldFN0b2NrEiUubWVyY2F0by5pbnZlbnRvcnkudjEuU2V0U3RvY2tSZXF1ZXN0GiYubWVyY2F0by5pbnZlbnRvcnkudjEuU2V0U3RvY2tSZXNwb25zZSIJkAICirUYAggDEmoKC0FkanVzdFN0b2NrEigubWVyY2F0by5pbnZlbnRvcnkudjEuQWRqdXN0U3RvY2tSZXF1ZXN0GikubWVyY2F0by5pbnZlbnRvcnkudjEuQWRqdXN0U3RvY2tSZXNwb25zZSIGirUYAggDEmEKB1Jlc2VydmUSJC5tZXJjYXRvLmludmVudG9yeS52MS5SZXNlcnZlUmVxdWVzdBolLm1lcmNhdG8uaW52ZW50b3J5LnYxLlJlc2VydmVSZXNwb25zZSIJkAICirUYAggEEl4KBkNvbW1pdBIjLm1lcmNhdG8uaW52ZW50b3J5LnYxLkNvbW1pdFJlcXVlc3QaJC5tZXJjYXRvLmludmVudG9yeS52MS5Db21taXRSZXNwb25zZSIJkAICirUYAggEEmEKB1JlbGVhc2USJC5tZXJjYXRvLmludmVudG9yeS52MS5SZWxlYXNlUmVxdWVzdBolLm1lcmNhdG8uaW52ZW50b3J5LnYxLlJlbGVhc2VSZXNwb25zZSIJkAICirUYAggEYgZwcm90bzM", [file_google_protobuf_timestamp, file_mercato_common_v1_options]);
+  fileDesc("CiRtZXJjYXRvL2ludmVudG9yeS92MS9pbnZlbnRvcnkucHJvdG8SFG1lcmNhdG8uaW52ZW50b3J5LnYxIjAKD1Jlc2VydmF0aW9uTGluZRILCgNza3UYASABKAkSEAoIcXVhbnRpdHkYAiABKAUi+gEKC1Jlc2VydmF0aW9uEgoKAmlkGAEgASgJEhAKCG9yZGVyX2lkGAIgASgJEjcKBnN0YXR1cxgDIAEoDjInLm1lcmNhdG8uaW52ZW50b3J5LnYxLlJlc2VydmF0aW9uU3RhdHVzEjQKBWxpbmVzGAQgAygLMiUubWVyY2F0by5pbnZlbnRvcnkudjEuUmVzZXJ2YXRpb25MaW5lEi4KCmV4cGlyZXNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIh4KD0dldFN0b2NrUmVxdWVzdBILCgNza3UYASABKAkiVQoQR2V0U3RvY2tSZXNwb25zZRILCgNza3UYASABKAkSDwoHb25faGFuZBgCIAEoBRIQCghyZXNlcnZlZBgDIAEoBRIRCglhdmFpbGFibGUYBCABKAUiLwoPU2V0U3RvY2tSZXF1ZXN0EgsKA3NrdRgBIAEoCRIPCgdvbl9oYW5kGAIgASgFIlUKEFNldFN0b2NrUmVzcG9uc2USCwoDc2t1GAEgASgJEg8KB29uX2hhbmQYAiABKAUSEAoIcmVzZXJ2ZWQYAyABKAUSEQoJYXZhaWxhYmxlGAQgASgFIkAKEkFkanVzdFN0b2NrUmVxdWVzdBILCgNza3UYASABKAkSDQoFZGVsdGEYAiABKAUSDgoGcmVhc29uGAMgASgJIlgKE0FkanVzdFN0b2NrUmVzcG9uc2USCwoDc2t1GAEgASgJEg8KB29uX2hhbmQYAiABKAUSEAoIcmVzZXJ2ZWQYAyABKAUSEQoJYXZhaWxhYmxlGAQgASgFIoUBCg5SZXNlcnZlUmVxdWVzdBIWCg5yZXNlcnZhdGlvbl9pZBgBIAEoCRI0CgVsaW5lcxgCIAMoCzIlLm1lcmNhdG8uaW52ZW50b3J5LnYxLlJlc2VydmF0aW9uTGluZRITCgt0dGxfc2Vjb25kcxgDIAEoBRIQCghvcmRlcl9pZBgEIAEoCSJJCg9SZXNlcnZlUmVzcG9uc2USNgoLcmVzZXJ2YXRpb24YASABKAsyIS5tZXJjYXRvLmludmVudG9yeS52MS5SZXNlcnZhdGlvbiInCg1Db21taXRSZXF1ZXN0EhYKDnJlc2VydmF0aW9uX2lkGAEgASgJIkgKDkNvbW1pdFJlc3BvbnNlEjYKC3Jlc2VydmF0aW9uGAEgASgLMiEubWVyY2F0by5pbnZlbnRvcnkudjEuUmVzZXJ2YXRpb24iOAoOUmVsZWFzZVJlcXVlc3QSFgoOcmVzZXJ2YXRpb25faWQYASABKAkSDgoGcmVhc29uGAIgASgJIkkKD1JlbGVhc2VSZXNwb25zZRI2CgtyZXNlcnZhdGlvbhgBIAEoCzIhLm1lcmNhdG8uaW52ZW50b3J5LnYxLlJlc2VydmF0aW9uIjgKDlJlc3RvY2tSZXF1ZXN0EhYKDnJlc2VydmF0aW9uX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSJJCg9SZXN0b2NrUmVzcG9uc2USNgoLcmVzZXJ2YXRpb24YASABKAsyIS5tZXJjYXRvLmludmVudG9yeS52MS5SZXNlcnZhdGlvbirZAQoRUmVzZXJ2YXRpb25TdGF0dXMSIgoeUkVTRVJWQVRJT05fU1RBVFVTX1VOU1BFQ0lGSUVEEAASGwoXUkVTRVJWQVRJT05fU1RBVFVTX0hFTEQQARIgChxSRVNFUlZBVElPTl9TVEFUVVNfQ09NTUlUVEVEEAISHwobUkVTRVJWQVRJT05fU1RBVFVTX1JFTEVBU0VEEAMSHgoaUkVTRVJWQVRJT05fU1RBVFVTX0VYUElSRUQQBBIgChxSRVNFUlZBVElPTl9TVEFUVVNfUkVTVE9DS0VEEAUy1QUKEEludmVudG9yeVNlcnZpY2USZgoIR2V0U3RvY2sSJS5tZXJjYXRvLmludmVudG9yeS52MS5HZXRTdG9ja1JlcXVlc3QaJi5tZXJjYXRvLmludmVudG9yeS52MS5HZXRTdG9ja1Jlc3BvbnNlIguQAgGKtRgECAEYAxJkCghTZXRTdG9jaxIlLm1lcmNhdG8uaW52ZW50b3J5LnYxLlNldFN0b2NrUmVxdWVzdBomLm1lcmNhdG8uaW52ZW50b3J5LnYxLlNldFN0b2NrUmVzcG9uc2UiCZACAoq1GAIIAxJqCgtBZGp1c3RTdG9jaxIoLm1lcmNhdG8uaW52ZW50b3J5LnYxLkFkanVzdFN0b2NrUmVxdWVzdBopLm1lcmNhdG8uaW52ZW50b3J5LnYxLkFkanVzdFN0b2NrUmVzcG9uc2UiBoq1GAIIAxJhCgdSZXNlcnZlEiQubWVyY2F0by5pbnZlbnRvcnkudjEuUmVzZXJ2ZVJlcXVlc3QaJS5tZXJjYXRvLmludmVudG9yeS52MS5SZXNlcnZlUmVzcG9uc2UiCZACAoq1GAIIBBJeCgZDb21taXQSIy5tZXJjYXRvLmludmVudG9yeS52MS5Db21taXRSZXF1ZXN0GiQubWVyY2F0by5pbnZlbnRvcnkudjEuQ29tbWl0UmVzcG9uc2UiCZACAoq1GAIIBBJhCgdSZWxlYXNlEiQubWVyY2F0by5pbnZlbnRvcnkudjEuUmVsZWFzZVJlcXVlc3QaJS5tZXJjYXRvLmludmVudG9yeS52MS5SZWxlYXNlUmVzcG9uc2UiCZACAoq1GAIIBBJhCgdSZXN0b2NrEiQubWVyY2F0by5pbnZlbnRvcnkudjEuUmVzdG9ja1JlcXVlc3QaJS5tZXJjYXRvLmludmVudG9yeS52MS5SZXN0b2NrUmVzcG9uc2UiCZACAoq1GAIIBGIGcHJvdG8z", [file_google_protobuf_timestamp, file_mercato_common_v1_options]);
 
 /**
  * ReservationLine is a quantity of one SKU.
@@ -464,6 +464,56 @@ export const ReleaseResponseSchema: GenMessage<ReleaseResponse> = /*@__PURE__*/
   messageDesc(file_mercato_inventory_v1_inventory, 13);
 
 /**
+ * RestockRequest names the committed reservation whose units go back on hand.
+ *
+ * @generated from message mercato.inventory.v1.RestockRequest
+ */
+export type RestockRequest = Message<"mercato.inventory.v1.RestockRequest"> & {
+  /**
+   * Id of the reservation; the idempotency key of the call.
+   *
+   * @generated from field: string reservation_id = 1;
+   */
+  reservationId: string;
+
+  /**
+   * Why the units come back, for the event and the audit log; for example
+   * "order cancelled".
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message mercato.inventory.v1.RestockRequest.
+ * Use `create(RestockRequestSchema)` to create a new message.
+ */
+export const RestockRequestSchema: GenMessage<RestockRequest> = /*@__PURE__*/
+  messageDesc(file_mercato_inventory_v1_inventory, 14);
+
+/**
+ * RestockResponse carries the reservation.
+ *
+ * @generated from message mercato.inventory.v1.RestockResponse
+ */
+export type RestockResponse = Message<"mercato.inventory.v1.RestockResponse"> & {
+  /**
+   * The reservation, restocked (or as it already was, for a repeated call).
+   *
+   * @generated from field: mercato.inventory.v1.Reservation reservation = 1;
+   */
+  reservation?: Reservation | undefined;
+};
+
+/**
+ * Describes the message mercato.inventory.v1.RestockResponse.
+ * Use `create(RestockResponseSchema)` to create a new message.
+ */
+export const RestockResponseSchema: GenMessage<RestockResponse> = /*@__PURE__*/
+  messageDesc(file_mercato_inventory_v1_inventory, 15);
+
+/**
  * ReservationStatus is where a reservation is in its life.
  *
  * @generated from enum mercato.inventory.v1.ReservationStatus
@@ -503,6 +553,14 @@ export enum ReservationStatus {
    * @generated from enum value: RESERVATION_STATUS_EXPIRED = 4;
    */
   EXPIRED = 4,
+
+  /**
+   * The reservation was committed, then its units were put back on hand by
+   * Restock (the sale was undone); terminal.
+   *
+   * @generated from enum value: RESERVATION_STATUS_RESTOCKED = 5;
+   */
+  RESTOCKED = 5,
 }
 
 /**
@@ -513,9 +571,9 @@ export const ReservationStatusSchema: GenEnum<ReservationStatus> = /*@__PURE__*/
 
 /**
  * InventoryService owns stock levels per SKU and reservations against them.
- * Reserve, Commit and Release are idempotent by reservation id and only the
- * order saga calls them; reservations that are neither committed nor released
- * before they expire are released by a sweeper.
+ * Reserve, Commit, Release and Restock are idempotent by reservation id and
+ * only the order saga calls them; reservations that are neither committed nor
+ * released before they expire are released by a sweeper.
  *
  * @generated from service mercato.inventory.v1.InventoryService
  */
@@ -594,6 +652,22 @@ export const InventoryService: GenService<{
     methodKind: "unary";
     input: typeof ReleaseRequestSchema;
     output: typeof ReleaseResponseSchema;
+  },
+  /**
+   * Restock undoes a sale: it puts a committed reservation's units back on
+   * hand (for an order cancelled after its stock was committed) and marks the
+   * reservation RESTOCKED, exactly once. Restocking a restocked reservation is
+   * a no-op that answers the same reservation, so a compensation may retry it
+   * safely. Restocking a reservation that was never committed (held,
+   * released or expired) answers FAILED_PRECONDITION; an unknown id NOT_FOUND.
+   * Emits StockReleased with status RESERVATION_STATUS_RESTOCKED.
+   *
+   * @generated from rpc mercato.inventory.v1.InventoryService.Restock
+   */
+  restock: {
+    methodKind: "unary";
+    input: typeof RestockRequestSchema;
+    output: typeof RestockResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_mercato_inventory_v1_inventory, 0);

@@ -1,0 +1,2 @@
+ALTER TABLE "reservations" DROP CONSTRAINT "reservations_status";--> statement-breakpoint
+ALTER TABLE "reservations" ADD CONSTRAINT "reservations_status" CHECK ("reservations"."status" in ('held', 'committed', 'released', 'expired', 'restocked'));
