@@ -19,8 +19,8 @@ export default defineConfig({
     pool: "forks",
     // Two cores: test files mostly wait on servers and sockets, so a little oversubscription pays.
     poolOptions: { forks: { minForks: 1, maxForks: 3 } },
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
     teardownTimeout: 30_000,
     passWithNoTests: true,
   },

@@ -208,7 +208,7 @@ describe("startConsumer", () => {
     expect(seen[0]).toEqual({ requestId: "req-trace-1", traceId, type: "t.v1.Placed" });
     await consumer.stop();
     await relay.stop();
-  }, 30_000);
+  }, 120_000);
 });
 
 async function consumerName(stream: string): Promise<string | undefined> {
