@@ -4,6 +4,7 @@
  * protocol needs it, never twice.
  */
 import * as grpc from "@grpc/grpc-js";
+import { defaultChannelOptions } from "@mercato/platform/grpc";
 import type { UpstreamName } from "./routes.js";
 
 const passThrough = (value: Buffer): Buffer => value;
@@ -36,9 +37,7 @@ export class Upstreams {
       this.clients.set(
         name,
         new grpc.Client(target, grpc.credentials.createInsecure(), {
-          "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
-          "grpc.keepalive_time_ms": 30_000,
-          "grpc.keepalive_timeout_ms": 10_000,
+          ...defaultChannelOptions,
           "grpc.max_receive_message_length": 16 * 1024 * 1024,
           ...channelOptions,
         }),

@@ -40,8 +40,11 @@ const MAX_ORDERS = 700;
 /** Client concurrency and pacing of new orders (per second, all clients together). */
 const CONCURRENCY = 8;
 const ORDER_RATE = 3;
-/** kill -9 of each of order and payment. */
+/** kill -9 of each of order and payment: at least this many, more while the batch is short of MIN_ORDERS. */
 const KILLS_EACH = 12;
+const MAX_KILLS_EACH = 40;
+/** The batch and the chaos stop after this long whatever they reached (the test then fails on counts). */
+const BATCH_LIMIT_MS = 4 * 60_000;
 /** The order service's saga lease, set explicitly so the lease check knows it. */
 const SAGA_LEASE_MS = 10_000;
 /** Everything must have settled this long after the chaos stops. */
@@ -122,6 +125,7 @@ export interface StepRow {
   readonly driverId: string;
   /** Microseconds since the epoch, from the database clock. */
   readonly atUs: number;
+  readonly detail?: string | null;
 }
 
 const SAGA_STEP_CAPTURE_PAYMENT = 5;
@@ -242,19 +246,6 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
 let e2e: E2eSystem;
 let adminToken: string;
 
-beforeAll(async () => {
-  e2e = await startE2eSystem({
-    name: "chaos",
-    requestTimeoutMs: 15_000,
-    serviceEnv: { order: { SAGA_LEASE_MS: String(SAGA_LEASE_MS) } },
-  });
-  adminToken = await e2e.login(admin.email, admin.password);
-}, 120_000);
-
-afterAll(async () => {
-  await e2e?.stop();
-}, 60_000);
-
 async function ok(response: Promise<EdgeResponse>, what: string): Promise<EdgeResponse> {
   const answer = await response;
   if (answer.status !== 200) throw new Error(`${what}: ${answer.status} ${JSON.stringify(answer.body)}`);
@@ -334,6 +325,9 @@ function randomOrder(products: readonly Product[]) {
 
 interface PlaceStats {
   retries: number;
+  /** Why attempts failed: "<http status> <code>: <message>" → count. */
+  errors: Map<string, number>;
+  lastError: string;
   maxAttempts: number;
   gaveUp: { key: string; customer: Customer; last: string }[];
   rejected: string[];
@@ -361,14 +355,17 @@ async function placeOrder(
           attempts: attempt,
         };
       }
-      last = `${response.status} ${JSON.stringify(response.body)}`;
+      last = `${response.status} ${response.body?.code}: ${String(response.body?.message).slice(0, 100)}`;
       if (!retryableCodes.has(response.body?.code)) {
         stats.rejected.push(last);
         return undefined;
       }
     } catch (error) {
-      last = error instanceof Error ? error.message : String(error);
+      last = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     }
+    const reason = last.replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, "…");
+    stats.errors.set(reason, (stats.errors.get(reason) ?? 0) + 1);
+    stats.lastError = reason;
     await sleep(Math.min(2000, 100 * 2 ** Math.min(attempt, 5)) * between(0.5, 1));
   }
   stats.gaveUp.push({ key: idempotencyKey, customer, last });
@@ -379,8 +376,31 @@ type ChaosTarget = "order" | "payment";
 
 interface ChaosLog {
   kills: { target: ChaosTarget | "nats"; at: number; downMs: number }[];
+  /** Warnings and errors the killed processes logged (pino JSON, level ≥ 40), message → count. */
+  logged: Map<string, number>;
   lastKillAt: number;
   restartFailures: string[];
+}
+
+/** Counts the warnings and errors in a process's pino output by message (ids blanked). */
+function collectLogged(name: string, output: string, into: Map<string, number>): void {
+  for (const line of output.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    try {
+      const entry = JSON.parse(line) as {
+        level?: number;
+        msg?: string;
+        err?: { message?: string };
+        error?: string;
+      };
+      if ((entry.level ?? 0) < 40) continue;
+      const detail = entry.err?.message ?? entry.error ?? "";
+      const key = `${name}: ${entry.msg} ${detail}`.replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, "…").slice(0, 200);
+      into.set(key, (into.get(key) ?? 0) + 1);
+    } catch {
+      // not a log line
+    }
+  }
 }
 
 /** Restarts a killed process like a supervisor would: again until it comes up. */
@@ -397,14 +417,16 @@ async function restartUntilUp(name: ChaosTarget, log: ChaosLog): Promise<void> {
   }
 }
 
-async function killLoop(target: ChaosTarget, log: ChaosLog): Promise<void> {
-  for (let i = 0; i < KILLS_EACH; i++) {
+/** Kills and restarts `target` at random moments, KILLS_EACH times and then for as long as `more()` says. */
+async function killLoop(target: ChaosTarget, log: ChaosLog, more: () => boolean): Promise<void> {
+  for (let i = 0; i < MAX_KILLS_EACH && (i < KILLS_EACH || more()); i++) {
     await sleep(between(1500, 5000));
     const victim = e2e.system.processes.get(target);
     if (!victim) throw new Error(`no ${target} process`);
     const at = Date.now();
     log.lastKillAt = Math.max(log.lastKillAt, at);
     await victim.process.kill("SIGKILL");
+    collectLogged(`${target}`, victim.process.output(), log.logged);
     await sleep(between(200, 1500));
     await restartUntilUp(target, log);
     log.kills.push({ target, at, downMs: Date.now() - at });
@@ -442,6 +464,19 @@ const isTerminal = (order: EdgeOrder) =>
   (order.status === "ORDER_STATUS_CANCELLED" && order.saga?.state === "SAGA_STATE_COMPENSATED");
 
 describe("checkout under faults", () => {
+  beforeAll(async () => {
+    e2e = await startE2eSystem({
+      name: "chaos",
+      requestTimeoutMs: 15_000,
+      serviceEnv: { order: { SAGA_LEASE_MS: String(SAGA_LEASE_MS) } },
+    });
+    adminToken = await e2e.login(admin.email, admin.password);
+  }, 120_000);
+
+  afterAll(async () => {
+    await e2e?.stop();
+  }, 60_000);
+
   it(
     "keeps every invariant while order, payment and nats-server are killed",
     async () => {
@@ -449,8 +484,15 @@ describe("checkout under faults", () => {
       const productBySku = new Map(products.map((p) => [p.sku, p]));
 
       // ---- the batch and the chaos, side by side ----
-      const chaos: ChaosLog = { kills: [], lastKillAt: 0, restartFailures: [] };
-      const stats: PlaceStats = { retries: 0, maxAttempts: 0, gaveUp: [], rejected: [] };
+      const chaos: ChaosLog = { kills: [], logged: new Map(), lastKillAt: 0, restartFailures: [] };
+      const stats: PlaceStats = {
+        retries: 0,
+        errors: new Map(),
+        lastError: "",
+        maxAttempts: 0,
+        gaveUp: [],
+        rejected: [],
+      };
       const placed: PlacedOrder[] = [];
       let chaosDone = false;
       let started = 0;
@@ -458,9 +500,43 @@ describe("checkout under faults", () => {
       const batchStart = Date.now();
       const expectedChaosMs = KILLS_EACH * 6_000;
 
+      const overtime = () => Date.now() - batchStart > BATCH_LIMIT_MS;
+      // Progress, with probes that tell a stuck edge→order path from a stuck order service: a read
+      // of order through the edge, a catalog read through the edge, and order's own /readyz.
+      const probe = async (what: () => Promise<number>) => {
+        try {
+          return String(await what());
+        } catch (error) {
+          return (error as Error).name;
+        }
+      };
+      const progress = setInterval(async () => {
+        const known = placed[0];
+        const [getOrder, catalogRead, orderReady] = await Promise.all([
+          known
+            ? probe(
+                async () =>
+                  (await e2e.call(`${orders}/GetOrder`, { orderId: known.orderId }, known.customer.token))
+                    .status,
+              )
+            : "-",
+          probe(async () => (await e2e.call(`${catalog}/ListProducts`, { pageSize: 1 })).status),
+          probe(async () => {
+            const port = e2e.system.processes.get("order")?.adminPort;
+            return (await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2000) }))
+              .status;
+          }),
+        ]);
+        console.log(
+          `[${((Date.now() - batchStart) / 1000).toFixed(0)} s] started ${started}, placed ${placed.length}, ` +
+            `retries ${stats.retries}, gave up ${stats.gaveUp.length}, kills ${chaos.kills.length}; ` +
+            `probes: edge GetOrder ${getOrder}, edge ListProducts ${catalogRead}, order /readyz ${orderReady}; ` +
+            `last failure: ${stats.lastError.slice(0, 120)}`,
+        );
+      }, 15_000);
       const chaosRun = Promise.all([
-        killLoop("order", chaos),
-        killLoop("payment", chaos),
+        killLoop("order", chaos, () => started < MIN_ORDERS && !overtime()),
+        killLoop("payment", chaos, () => started < MIN_ORDERS && !overtime()),
         natsOutage(chaos, between(0.3, 0.6) * expectedChaosMs),
       ]).finally(() => {
         chaosDone = true;
@@ -469,7 +545,7 @@ describe("checkout under faults", () => {
       const workers = Array.from({ length: CONCURRENCY }, async (_, worker) => {
         const customer = customers[worker] as Customer;
         for (;;) {
-          if (started >= MAX_ORDERS || (chaosDone && started >= MIN_ORDERS)) return;
+          if (started >= MAX_ORDERS || (chaosDone && started >= MIN_ORDERS) || overtime()) return;
           started++;
           const slot = Math.max(Date.now(), nextSlot);
           nextSlot = slot + 1000 / ORDER_RATE;
@@ -479,22 +555,57 @@ describe("checkout under faults", () => {
         }
       });
 
+      // The chaos goes on until the batch has its orders, the batch until the chaos is over; the
+      // recovery budget starts when both have stopped (an order placed after the chaos stopped has
+      // the same budget from its placement).
       await chaosRun;
       const chaosEnd = Date.now();
-      const recoveryDeadline = chaosEnd + RECOVERY_BUDGET_MS;
       await Promise.all(workers);
+      clearInterval(progress);
       const batchEnd = Date.now();
+      const recoveryDeadline = batchEnd + RECOVERY_BUDGET_MS;
 
-      // ---- every order terminal, within the recovery budget ----
+      // ---- every order terminal, and its OrderPlaced on the stream, within the recovery budget ----
+      // Both are polled side by side from the moment the batch is over.
       let all = new Map<string, EdgeOrder>();
       let pending: EdgeOrder[] = [];
-      for (;;) {
-        all = await listAllOrders(customers);
-        pending = [...all.values()].filter((order) => !isTerminal(order));
-        if (pending.length === 0 || Date.now() > recoveryDeadline) break;
-        await sleep(500);
-      }
-      const settledAt = Date.now();
+      let settledAt = 0;
+      let eventsAt = 0;
+      let placedEvents = new Map<string, number>();
+      let badEvents: string[] = [];
+      const readPlacedEvents = async () => {
+        const messages = await readStream(e2e.system.natsUrl, "MERCATO_ORDER", {
+          filterSubjects: ["mercato.order.order_placed"],
+        });
+        placedEvents = new Map();
+        badEvents = [];
+        for (const message of messages) {
+          if (message.headers["Mercato-Event-Type"] !== "mercato.order.v1.OrderPlaced") {
+            badEvents.push(`seq ${message.seq}: type ${message.headers["Mercato-Event-Type"]}`);
+          }
+          const orderId = protobufString(message.data, 3) ?? "";
+          placedEvents.set(orderId, (placedEvents.get(orderId) ?? 0) + 1);
+        }
+      };
+      await Promise.all([
+        (async () => {
+          for (;;) {
+            all = await listAllOrders(customers);
+            pending = [...all.values()].filter((order) => !isTerminal(order));
+            if (pending.length === 0 || Date.now() > recoveryDeadline) break;
+            await sleep(250);
+          }
+          settledAt = Date.now();
+        })(),
+        (async () => {
+          for (;;) {
+            await readPlacedEvents();
+            if (placed.every((p) => placedEvents.has(p.orderId)) || Date.now() > recoveryDeadline) break;
+            await sleep(250);
+          }
+          eventsAt = Date.now();
+        })(),
+      ]);
       // GetOrder for each, as its owner: the answer the customer would get.
       const ownerOf = new Map<string, Customer>();
       for (const customer of customers) {
@@ -553,30 +664,11 @@ describe("checkout under faults", () => {
           select count(*)::int as n from stock_movements where kind = 'adjust'`,
       }));
 
-      // ---- events: OrderPlaced on MERCATO_ORDER, waiting out the relay within the budget ----
-      let placedEvents = new Map<string, number>();
-      let badEvents: string[] = [];
-      for (;;) {
-        const messages = await readStream(e2e.system.natsUrl, "MERCATO_ORDER", {
-          filterSubjects: ["mercato.order.order_placed"],
-        });
-        placedEvents = new Map();
-        badEvents = [];
-        for (const message of messages) {
-          if (message.headers["Mercato-Event-Type"] !== "mercato.order.v1.OrderPlaced") {
-            badEvents.push(`seq ${message.seq}: type ${message.headers["Mercato-Event-Type"]}`);
-          }
-          const orderId = protobufString(message.data, 3) ?? "";
-          placedEvents.set(orderId, (placedEvents.get(orderId) ?? 0) + 1);
-        }
-        const missing = [...all.keys()].some((id) => !placedEvents.has(id));
-        if (!missing || Date.now() > recoveryDeadline) break;
-        await sleep(500);
-      }
-      const eventsAt = Date.now();
+      // The final count, taken after everything else was read (a late duplicate would show here).
+      await readPlacedEvents();
 
       // ---- leases, from order's saga log ----
-      const { steps, sagaCount } = await withDatabase(e2e.databaseUrl("order"), async (sql) => ({
+      const { steps, sagas } = await withDatabase(e2e.databaseUrl("order"), async (sql) => ({
         steps: (
           await sql<
             {
@@ -587,8 +679,9 @@ describe("checkout under faults", () => {
               attempt: number;
               driver_id: string;
               at_us: string;
+              detail: string | null;
             }[]
-          >`select saga_id, id::text, step, state, attempt, driver_id,
+          >`select saga_id, id::text, step, state, attempt, driver_id, detail,
                    (extract(epoch from at) * 1000000)::bigint::text as at_us
               from saga_steps`
         ).map(
@@ -600,11 +693,46 @@ describe("checkout under faults", () => {
             attempt: row.attempt,
             driverId: row.driver_id,
             atUs: Number(row.at_us),
+            detail: row.detail,
           }),
         ),
-        sagaCount: Number((await sql<{ n: number }[]>`select count(*)::int as n from sagas`)[0]?.n ?? 0),
+        sagas: await sql<
+          { saga_id: string; order_id: string; created_ms: string; finished_ms: string | null }[]
+        >`
+          select saga_id, order_id,
+                 (extract(epoch from created_at) * 1000)::bigint::text as created_ms,
+                 (extract(epoch from finished_at) * 1000)::bigint::text as finished_ms
+            from sagas`,
       }));
+      const sagaCount = sagas.length;
       const drivers = new Set(steps.map((s) => s.driverId));
+      // Where the time went: the slowest sagas, step by step.
+      const rel = (ms: number) => `${((ms - chaosEnd) / 1000).toFixed(1)}s`;
+      const unfinished = Number.MAX_SAFE_INTEGER;
+      const duration = (x: (typeof sagas)[number]) =>
+        Number(x.finished_ms ?? unfinished) - Number(x.created_ms);
+      const lastSagas = [...sagas].sort((a, b) => duration(b) - duration(a)).slice(0, 2);
+      const timeline = [
+        `chaos timeline (relative to the chaos end; last kill at ${rel(chaos.lastKillAt)}): ` +
+          chaos.kills
+            .sort((a, b) => a.at - b.at)
+            .map((k) => `${k.target}@${rel(k.at)}+${(k.downMs / 1000).toFixed(1)}s`)
+            .join(" "),
+        `sagas finished after the chaos stopped: ${sagas.filter((x) => Number(x.finished_ms ?? Number.MAX_SAFE_INTEGER) > chaosEnd).length}`,
+      ];
+      for (const saga of lastSagas) {
+        timeline.push(
+          `  saga ${saga.saga_id} (order ${saga.order_id}) placed ${rel(Number(saga.created_ms))}, finished ` +
+            `${saga.finished_ms ? rel(Number(saga.finished_ms)) : "never"}:`,
+        );
+        for (const row of steps.filter((x) => x.sagaId === saga.saga_id).sort((a, b) => a.id - b.id)) {
+          timeline.push(
+            `    ${rel(row.atUs / 1000)} step ${row.step} ${row.state} #${row.attempt} ${row.driverId.split(":").slice(1).join(":")}` +
+              `${row.detail ? ` ${row.detail.slice(0, 90)}` : ""}`,
+          );
+        }
+      }
+      console.log(timeline.join("\n"));
 
       // ---- figures ----
       const kills = (target: string) => chaos.kills.filter((k) => k.target === target).length;
@@ -623,42 +751,61 @@ describe("checkout under faults", () => {
           `  kills: order ${kills("order")}, payment ${kills("payment")}, nats ${kills("nats")}; ` +
             `restart failures ${chaos.restartFailures.length}; mean downtime ` +
             `${seconds(chaos.kills.reduce((sum, k) => sum + k.downMs, 0) / Math.max(1, chaos.kills.length))}`,
-          `  recovery: all orders terminal ${seconds(settledAt - chaos.lastKillAt)} after the last kill ` +
-            `(${seconds(settledAt - chaosEnd)} after the chaos stopped); OrderPlaced events complete ` +
-            `${seconds(eventsAt - chaosEnd)} after the chaos stopped`,
+          `  recovery: all orders terminal ${seconds(settledAt - chaos.lastKillAt)} after the last kill, ` +
+            `${seconds(settledAt - chaosEnd)} after the chaos stopped, ${seconds(settledAt - batchEnd)} after ` +
+            `the last order was placed; every OrderPlaced on the stream ${seconds(eventsAt - chaos.lastKillAt)} ` +
+            `after the last kill`,
           `  saga log: ${steps.length} rows, ${sagaCount} sagas, ${drivers.size} drivers; ` +
             `payments ${payments.rows.length}; inventory adjustments ${inventoryRows.adjustments[0]?.n ?? 0}`,
         ].join("\n"),
       );
+      console.log(
+        `PlaceOrder failures by reason:\n${[...stats.errors]
+          .sort((a, b) => b[1] - a[1])
+          .map(([reason, count]) => `  ${count} × ${reason}`)
+          .join("\n")}`,
+      );
+      for (const name of ["order", "payment", "gateway"]) {
+        collectLogged(name, e2e.system.processes.get(name)?.process.output() ?? "", chaos.logged);
+      }
+      console.log(
+        `warnings and errors logged (by message):\n${[...chaos.logged]
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 25)
+          .map(([message, count]) => `  ${count} × ${message}`)
+          .join("\n")}`,
+      );
       if (chaos.restartFailures.length > 0)
         console.log(`restart failures:\n${chaos.restartFailures.join("\n")}`);
 
-      // ---- the invariants ----
-      expect(kills("order")).toBeGreaterThanOrEqual(10);
-      expect(kills("payment")).toBeGreaterThanOrEqual(10);
-      expect(kills("nats")).toBe(1);
-      expect(placed.length).toBeGreaterThanOrEqual(200);
+      // ---- the invariants (soft: every one that fails is reported, not only the first) ----
+      expect.soft(kills("order")).toBeGreaterThanOrEqual(10);
+      expect.soft(kills("payment")).toBeGreaterThanOrEqual(10);
+      expect.soft(kills("nats")).toBe(1);
+      expect.soft(placed.length).toBeGreaterThanOrEqual(200);
       // Every PlaceOrder eventually answered (bounded retries with the same key), and no request was refused.
-      expect(stats.rejected).toEqual([]);
-      expect(stats.gaveUp.map((g) => g.last)).toEqual([]);
+      expect.soft(stats.rejected).toEqual([]);
+      expect.soft(stats.gaveUp.map((g) => g.last)).toEqual([]);
       // Same key → same order: every order the clients were given is there, and there are no others.
-      expect(new Set(placed.map((p) => p.orderId)).size).toBe(placed.length);
-      expect([...all.keys()].sort()).toEqual(placed.map((p) => p.orderId).sort());
-      expect(sagaCount).toBe(all.size);
+      expect.soft(new Set(placed.map((p) => p.orderId)).size).toBe(placed.length);
+      expect.soft([...all.keys()].sort()).toEqual(placed.map((p) => p.orderId).sort());
+      expect.soft(sagaCount).toBe(all.size);
 
       // Every order terminal within the budget.
-      expect(
-        pending.map((o) => `${o.id} ${o.status} ${o.saga?.step} ${o.saga?.state}`),
-        "orders not terminal 30 s after the chaos",
-      ).toEqual([]);
-      expect(finalOrders.filter((o) => !isTerminal(o)).map((o) => o.id)).toEqual([]);
-      expect(confirmed.length).toBeGreaterThan(0);
-      expect(cancelled.length).toBeGreaterThan(0);
+      expect
+        .soft(
+          pending.map((o) => `${o.id} ${o.status} ${o.saga?.step} ${o.saga?.state}`),
+          "orders not terminal 30 s after the chaos and the batch stopped",
+        )
+        .toEqual([]);
+      expect.soft(finalOrders.filter((o) => !isTerminal(o)).map((o) => o.id)).toEqual([]);
+      expect.soft(confirmed.length).toBeGreaterThan(0);
+      expect.soft(cancelled.length).toBeGreaterThan(0);
       // Declined cards never confirm.
       const tokenOf = new Map(placed.map((p) => [p.orderId, p.paymentToken]));
-      expect(confirmed.filter((o) => tokenOf.get(o.id) === "tok_chargeDeclined").map((o) => o.id)).toEqual(
-        [],
-      );
+      expect
+        .soft(confirmed.filter((o) => tokenOf.get(o.id) === "tok_chargeDeclined").map((o) => o.id))
+        .toEqual([]);
 
       // Money.
       const totalOf = (o: EdgeOrder) => BigInt(o.total?.amountMinor ?? "0");
@@ -668,9 +815,9 @@ describe("checkout under faults", () => {
       console.log(
         `  money: confirmed totals ${confirmedTotal}, captured ${captured}, refunded ${refunded} (EUR minor units)`,
       );
-      expect(captured - refunded, "sum captured (net of refunds) = sum of confirmed totals").toBe(
-        confirmedTotal,
-      );
+      expect
+        .soft(captured - refunded, "sum captured (net of refunds) = sum of confirmed totals")
+        .toBe(confirmedTotal);
       const paymentsByOrder = new Map<string, (typeof payments.rows)[number][]>();
       for (const payment of payments.rows) {
         paymentsByOrder.set(payment.order_id, [...(paymentsByOrder.get(payment.order_id) ?? []), payment]);
@@ -727,7 +874,7 @@ describe("checkout under faults", () => {
       }
       const heldMoney = payments.rows.filter((p) => p.status === "AUTHORIZED" || p.status === "PENDING");
       for (const payment of heldMoney) moneyProblems.push(`payment ${payment.id} left ${payment.status}`);
-      expect(moneyProblems, "money invariants").toEqual([]);
+      expect.soft(moneyProblems, "money invariants").toEqual([]);
 
       // Stock.
       const confirmedUnits = new Map<string, number>();
@@ -758,10 +905,10 @@ describe("checkout under faults", () => {
       }
       if ((inventoryRows.held[0]?.n ?? 0) !== 0)
         stockProblems.push(`${inventoryRows.held[0]?.n} reservations still held`);
-      expect(stockProblems, "stock invariants").toEqual([]);
+      expect.soft(stockProblems, "stock invariants").toEqual([]);
 
       // Events: exactly one OrderPlaced per order, none for anything else.
-      expect(badEvents).toEqual([]);
+      expect.soft(badEvents).toEqual([]);
       const eventProblems: string[] = [];
       for (const orderId of all.keys()) {
         const count = placedEvents.get(orderId) ?? 0;
@@ -770,12 +917,71 @@ describe("checkout under faults", () => {
       for (const orderId of placedEvents.keys()) {
         if (!all.has(orderId)) eventProblems.push(`OrderPlaced for unknown order ${orderId}`);
       }
-      expect(eventProblems, "OrderPlaced events").toEqual([]);
+      expect.soft(eventProblems, "OrderPlaced events").toEqual([]);
 
       // Leases: no saga driven by two drivers at once.
-      expect(drivers.size).toBeGreaterThan(1);
-      expect(leaseViolations(steps, SAGA_LEASE_MS), "saga lease violations").toEqual([]);
+      expect.soft(drivers.size).toBeGreaterThan(1);
+      expect.soft(leaseViolations(steps, SAGA_LEASE_MS), "saga lease violations").toEqual([]);
     },
     8 * 60_000,
   );
+});
+
+describe("the saga lease check", () => {
+  const sec = 1_000_000;
+  const row = (
+    id: number,
+    driverId: string,
+    step: number,
+    state: string,
+    atS: number,
+    attempt = 1,
+  ): StepRow => ({
+    sagaId: "s",
+    id,
+    step,
+    state,
+    attempt,
+    driverId,
+    atUs: atS * sec,
+  });
+
+  it("accepts one driver, and a takeover after the lease or after a released lease", () => {
+    expect(
+      leaseViolations(
+        [
+          row(1, "a", 1, "started", 0),
+          row(2, "a", 1, "succeeded", 0.1),
+          row(3, "a", 2, "started", 0.2),
+          // a dies holding the lease; b claims it once it has expired
+          row(4, "b", 2, "started", 10.3),
+          row(5, "b", 2, "retry", 10.4),
+          // b released it for a backoff and died; c may take it at once
+          row(6, "c", 2, "started", 10.9, 2),
+          row(7, "c", 2, "succeeded", 11, 2),
+        ],
+        10_000,
+      ),
+    ).toEqual([]);
+  });
+
+  it("flags an early takeover, a comeback, an interrupted step and work after the end", () => {
+    const violations = leaseViolations(
+      [
+        row(1, "a", 1, "started", 0),
+        row(2, "b", 1, "started", 2),
+        row(3, "a", 1, "succeeded", 2.1),
+        row(4, "a", 5, "started", 3),
+        row(5, "a", 5, "succeeded", 3.1),
+        row(6, "a", 6, "started", 3.2),
+      ],
+      10_000,
+    );
+    expect(violations.some((v) => v.includes("took over 2000.0 ms"))).toBe(true);
+    expect(violations.some((v) => v.includes("driver a wrote again"))).toBe(true);
+    expect(violations.some((v) => v.includes("started by a is followed by started of step 1 by b"))).toBe(
+      true,
+    );
+    expect(violations.some((v) => v.includes("after the saga finished"))).toBe(true);
+  });
 });

@@ -8,8 +8,12 @@ export const orderSettings = {
   paymentAddress: text("PAYMENT_ADDRESS", { default: "127.0.0.1:50055" }),
   /** Deadline of each saga step's upstream call (ms); an authorize past it is treated as ambiguous. */
   sagaStepTimeoutMs: integer("SAGA_STEP_TIMEOUT_MS", { default: 3_000, min: 50, max: 60_000 }),
-  /** Attempts of a forward step that keeps failing transiently before the saga compensates. */
-  sagaMaxAttempts: integer("SAGA_MAX_ATTEMPTS", { default: 8, min: 1, max: 100 }),
+  /**
+   * Attempts of a forward step that keeps failing transiently before the saga compensates. With the
+   * default backoff, 16 attempts span about a minute: long enough to ride out an upstream restart and
+   * its circuit breaker's reset, short enough that an order never waits long for a lost cause.
+   */
+  sagaMaxAttempts: integer("SAGA_MAX_ATTEMPTS", { default: 16, min: 1, max: 100 }),
   /** First retry backoff of a saga step (ms), doubled per attempt. */
   sagaRetryBaseMs: integer("SAGA_RETRY_BASE_MS", { default: 200, min: 1 }),
   /** Longest retry backoff of a saga step (ms). */

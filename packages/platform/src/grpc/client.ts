@@ -17,6 +17,7 @@ import { Breaker, BreakerOpenError, type BreakerState } from "../resilience/brea
 import { ConcurrencyLimitError, ConcurrencyLimiter } from "../resilience/limiter.js";
 import { retry } from "../resilience/retry.js";
 import { RetryBudget } from "../resilience/retry-budget.js";
+import { defaultChannelOptions } from "./channel.js";
 import { metadataSetter } from "./metadata.js";
 
 const tracer = trace.getTracer("@mercato/platform/grpc");
@@ -185,10 +186,7 @@ export function createServiceClient<S extends DescService>(
   const client = new grpc.Client(
     normalizeTarget(options.address),
     options.credentials ?? grpc.credentials.createInsecure(),
-    {
-      "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
-      ...options.channelOptions,
-    },
+    { ...defaultChannelOptions, ...options.channelOptions },
   );
 
   const breaker =

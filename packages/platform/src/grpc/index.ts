@@ -3,6 +3,8 @@
  * context, tracing, metrics, logging and error mapping; health, reflection and an admin port) and
  * {@link createServiceClient} (deadlines, cancellation, propagation, breaker, limiter, retries).
  */
+
+export { defaultChannelOptions } from "./channel.js";
 export {
   type BreakerSettings,
   createServiceClient,
