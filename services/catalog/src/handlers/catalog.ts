@@ -5,6 +5,7 @@
  * option, and every write handler checks `ctx.role` again (defence in depth).
  */
 import type { Database } from "@mercato/platform/db";
+import { foreignKeyViolation, uniqueViolation } from "@mercato/platform/db";
 import {
   alreadyExists,
   failedPrecondition,
@@ -16,7 +17,6 @@ import {
 import type { HandlerContext, ServiceHandlers } from "@mercato/platform/grpc";
 import { type CatalogService, ProductSort } from "@mercato/sdk/gen/mercato/catalog/v1/catalog_pb";
 import { uuidv7 } from "uuidv7";
-import { foreignKeyViolation, uniqueViolation } from "../db/errors.js";
 import {
   addRating,
   categoryExists,

@@ -1,3 +1,4 @@
+import { uniqueViolation } from "@mercato/platform/db";
 import {
   alreadyExists,
   Code,
@@ -45,7 +46,6 @@ import { publishUserDeleted } from "../events/publishers.js";
 import { accessTokenFor, createAccount, startSession, verifyCredentials } from "./accounts.js";
 import { isAdmin, requireAdmin, requireSelfOrAdmin, targetUserId } from "./authorize.js";
 import type { HandlerDeps } from "./deps.js";
-import { isUniqueViolation } from "./errors.js";
 import { fromProtoRole, toUserV1 } from "./mapping.js";
 
 const invalidRefreshToken = () => unauthenticated("invalid or expired refresh token");
@@ -242,7 +242,8 @@ export function createIdentityV1Handlers(deps: HandlerDeps): ServiceHandlers<typ
           return updated ?? notFound("user not found");
         });
       } catch (error) {
-        if (isUniqueViolation(error)) throw alreadyExists("an account with this email exists already");
+        if (uniqueViolation(error) !== undefined)
+          throw alreadyExists("an account with this email exists already");
         throw error;
       }
       if (result instanceof ServiceError) throw result;

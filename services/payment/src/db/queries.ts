@@ -97,12 +97,3 @@ export async function refundByKey(
 export async function insertRefund(tx: PaymentTx, values: typeof refunds.$inferInsert): Promise<void> {
   await tx.insert(refunds).values(values);
 }
-
-/** True when `error` (or one of its causes) is a PostgreSQL unique violation. */
-export function isUniqueViolation(error: unknown): boolean {
-  for (let e: unknown = error, depth = 0; e && depth < 5; depth++) {
-    if (typeof e === "object" && (e as { code?: unknown }).code === "23505") return true;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return false;
-}

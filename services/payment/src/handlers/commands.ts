@@ -1,3 +1,4 @@
+import { uniqueViolation } from "@mercato/platform/db";
 import { aborted, failedPrecondition, invalidArgument, notFound } from "@mercato/platform/errors";
 import type {
   CaptureRequest,
@@ -9,7 +10,6 @@ import { uuidv7 } from "uuidv7";
 import {
   insertRefund,
   insertTombstone,
-  isUniqueViolation,
   latestPaymentOfOrder,
   lockAuthorizeKey,
   type PaymentTx,
@@ -147,11 +147,11 @@ export function createCommandHandlers(deps: PaymentHandlerDeps) {
         result = await attempt();
       } catch (error) {
         // The same key used concurrently on two payments: the loser finds the winner's refund now.
-        if (!isUniqueViolation(error)) throw error;
+        if (uniqueViolation(error) === undefined) throw error;
         try {
           result = await attempt();
         } catch (retryError) {
-          if (isUniqueViolation(retryError))
+          if (uniqueViolation(retryError) !== undefined)
             throw aborted("a concurrent refund used the same idempotency key");
           throw retryError;
         }
