@@ -8,20 +8,14 @@ import { type NatsConnection, headers as natsHeaders } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { currentContext, runWithContext } from "../context/index.js";
 import type { Database } from "../db/index.js";
+import { startTelemetry } from "../telemetry/index.js";
 import { type ConsumedEvent, startConsumer } from "./consumer.js";
 import { DLQ_HEADERS, EVENT_ID_HEADER, EVENT_TYPE_HEADER } from "./headers.js";
 import { enqueueEvent } from "./outbox.js";
 import { startOutboxRelay } from "./relay.js";
-import {
-  connectNats,
-  eventsDatabase,
-  freshStream,
-  installContextManager,
-  readStream,
-  testLogger,
-} from "./test-helpers.js";
+import { connectNats, eventsDatabase, freshStream, readStream, testLogger } from "./test-helpers.js";
 
-installContextManager();
+startTelemetry({ serviceName: "events-test" });
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {

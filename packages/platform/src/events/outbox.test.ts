@@ -10,19 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runWithContext } from "../context/index.js";
 import type { Database } from "../db/index.js";
 import { createLogger } from "../log/index.js";
+import { startTelemetry } from "../telemetry/index.js";
 import { EVENT_ID_HEADER, EVENT_TYPE_HEADER, REQUEST_ID_HEADER } from "./headers.js";
 import { enqueueEvent } from "./outbox.js";
 import { type OutboxRelay, startOutboxRelay } from "./relay.js";
-import {
-  connectNats,
-  eventsDatabase,
-  freshStream,
-  installContextManager,
-  readStream,
-  testLogger,
-} from "./test-helpers.js";
+import { connectNats, eventsDatabase, freshStream, readStream, testLogger } from "./test-helpers.js";
 
-installContextManager();
+startTelemetry({ serviceName: "events-test" });
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {

@@ -1,6 +1,4 @@
-import { AsyncLocalStorage } from "node:async_hooks";
 import { uniqueName } from "@mercato/testing";
-import { type Context, type ContextManager, context, ROOT_CONTEXT } from "@opentelemetry/api";
 import { connect, type JsMsg, type NatsConnection } from "nats";
 import { connectDatabase, type Database, migrate } from "../db/index.js";
 import { createLogger } from "../log/index.js";
@@ -50,25 +48,4 @@ export async function readStream(nc: NatsConnection, stream: string): Promise<Js
 /** Connects to a nats-server, reconnecting forever (brokers are stopped and restarted by tests). */
 export function connectNats(url: string): Promise<NatsConnection> {
   return connect({ servers: url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
-}
-
-/**
- * Registers an AsyncLocalStorage context manager, as the OpenTelemetry SDK does when a service starts
- * it: without one `context.with` is a no-op and no trace context can flow.
- */
-export function installContextManager(): void {
-  const storage = new AsyncLocalStorage<Context>();
-  const manager: ContextManager = {
-    active: () => storage.getStore() ?? ROOT_CONTEXT,
-    with: (ctx, fn, thisArg, ...args) => storage.run(ctx, () => fn.call(thisArg, ...args)),
-    bind: (_ctx, target) => target,
-    enable() {
-      return this;
-    },
-    disable() {
-      storage.disable();
-      return this;
-    },
-  };
-  context.setGlobalContextManager(manager);
 }
