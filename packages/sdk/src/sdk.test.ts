@@ -83,6 +83,8 @@ const expectedEdge: Record<string, [number, string?]> = {
   "mercato.order.v1.OrderService.CancelOrder": [U],
   "mercato.order.v1.OrderService.GetOrderHistory": [U],
   "mercato.order.v1.OrderService.GetOrderStatistics": [A],
+  "mercato.order.v1.OrderService.ListAllOrders": [A],
+  "mercato.order.v1.OrderService.GetSagaTimeline": [A],
   "mercato.payment.v1.PaymentService.Authorize": [I],
   "mercato.payment.v1.PaymentService.Capture": [I],
   "mercato.payment.v1.PaymentService.Void": [I],

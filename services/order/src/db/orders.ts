@@ -45,17 +45,18 @@ export interface ListCursor {
   readonly orderId: string;
 }
 
-/** One page of a user's orders, newest first, optionally in one status. */
+/** One page of a user's orders (every user's without `userId`), newest first, optionally in one status. */
 export async function listOrders(
   executor: SqlExecutor,
   query: {
-    readonly userId: string;
+    readonly userId?: string;
     readonly status?: number;
     readonly limit: number;
     readonly after?: ListCursor;
   },
 ): Promise<OrderRecord[]> {
-  const conditions: SQL[] = [eq(orderViews.userId, query.userId)];
+  const conditions: SQL[] = [];
+  if (query.userId !== undefined) conditions.push(eq(orderViews.userId, query.userId));
   if (query.status !== undefined) conditions.push(eq(orderViews.status, query.status));
   if (query.after) {
     const after = query.after;

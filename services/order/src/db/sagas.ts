@@ -279,3 +279,11 @@ export async function requestCancellation(
       return { outcome: "finished", saga: row };
   }
 }
+
+/** A saga's recorded step transitions, oldest first (the console's timeline). */
+export async function sagaTimeline(
+  executor: SqlExecutor,
+  sagaId: string,
+): Promise<(typeof sagaSteps.$inferSelect)[]> {
+  return executor.select().from(sagaSteps).where(eq(sagaSteps.sagaId, sagaId)).orderBy(sagaSteps.id);
+}

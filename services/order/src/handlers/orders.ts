@@ -28,12 +28,13 @@ import {
   SagaState,
   SagaStep,
 } from "@mercato/sdk/gen/mercato/order/v1/order_pb";
+  SagaStepOutcome,
 import { uuidv7 } from "uuidv7";
 import type { CatalogClient } from "../clients/catalog.js";
 import { appendEvents, encodeEvent, loadEvents, loadOrder } from "../db/event-store.js";
 import { claimRequest, findOrder, findRequest, listOrders, type OrderRecord } from "../db/orders.js";
 import { readStatistics } from "../db/projections.js";
-import { requestCancellation } from "../db/sagas.js";
+import { requestCancellation, sagaOfOrder, sagaTimeline } from "../db/sagas.js";
 import { sagas } from "../db/schema.js";
 import {
   decidePlace,
@@ -139,6 +140,29 @@ export function createOrderHandlers(deps: OrderHandlerDeps): ServiceHandlers<typ
   const { database, catalog, saga } = deps;
 
   /** The order as its owner (or an admin) may see it; NOT_FOUND for anyone else. */
+  /** One page of a user's orders, or of every user's when `userId` is undefined. */
+  const pageOfOrders = async (
+    userId: string | undefined,
+    request: { pageSize: number; pageToken: string; status: OrderStatus },
+  ) => {
+    if (request.pageSize < 0) {
+      throw invalidArgument([{ field: "page_size", description: "must not be negative" }]);
+    }
+    const limit = Math.min(request.pageSize || DEFAULT_PAGE, MAX_PAGE);
+    const records = await listOrders(database.db, {
+      ...(userId !== undefined ? { userId } : {}),
+      limit: limit + 1,
+      ...(request.status !== OrderStatus.UNSPECIFIED ? { status: request.status } : {}),
+      ...(request.pageToken ? { after: decodeCursor(request.pageToken) } : {}),
+    });
+    const page = records.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      orders: page.map(toOrder),
+      nextPageToken: records.length > limit && last ? encodeCursor(last) : "",
+    };
+  };
+
   const visibleOrder = async (orderId: string, ctx: HandlerContext): Promise<OrderRecord> => {
     requireOrderId(orderId);
     const who = caller(ctx);
@@ -279,21 +303,31 @@ export function createOrderHandlers(deps: OrderHandlerDeps): ServiceHandlers<typ
       const who = caller(ctx);
       const userId = request.userId || who.userId;
       if (userId !== who.userId && !who.admin) throw permissionDenied("you can only list your own orders");
-      if (request.pageSize < 0) {
-        throw invalidArgument([{ field: "page_size", description: "must not be negative" }]);
-      }
-      const limit = Math.min(request.pageSize || DEFAULT_PAGE, MAX_PAGE);
-      const records = await listOrders(database.db, {
-        userId,
-        limit: limit + 1,
-        ...(request.status !== OrderStatus.UNSPECIFIED ? { status: request.status } : {}),
-        ...(request.pageToken ? { after: decodeCursor(request.pageToken) } : {}),
-      });
-      const page = records.slice(0, limit);
-      const last = page.at(-1);
+      return pageOfOrders(userId, request);
+    },
+
+    async listAllOrders(request, ctx) {
+      if (!caller(ctx).admin) throw permissionDenied("listing every user's orders is for admins");
+      return pageOfOrders(undefined, request);
+    },
+
+    async getSagaTimeline(request, ctx) {
+      if (!caller(ctx).admin) throw permissionDenied("saga timelines are for admins");
+      requireOrderId(request.orderId);
+      const row = await sagaOfOrder(database.db, request.orderId);
+      if (row === undefined) throw notFound(`order ${request.orderId} not found`);
+      const steps = await sagaTimeline(database.db, row.sagaId);
       return {
-        orders: page.map(toOrder),
-        nextPageToken: records.length > limit && last ? encodeCursor(last) : "",
+        saga: { step: row.step as SagaStep, state: row.state as SagaState },
+        lastError: row.lastError ?? "",
+        entries: steps.map((entry) => ({
+          step: entry.step as SagaStep,
+          outcome: SagaStepOutcome[entry.state.toUpperCase() as keyof typeof SagaStepOutcome] ?? 0,
+          attempt: entry.attempt,
+          detail: entry.detail ?? "",
+          at: timestampFromDate(entry.at),
+          compensation: entry.step >= SagaStep.VOID_PAYMENT,
+        })),
       };
     },
 

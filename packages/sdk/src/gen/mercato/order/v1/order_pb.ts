@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mercato/order/v1/order.proto.
  */
 export const file_mercato_order_v1_order: GenFile = /*@__PURE__*/
-  fileDesc("ChxtZXJjYXRvL29yZGVyL3YxL29yZGVyLnByb3RvEhBtZXJjYXRvLm9yZGVyLnYxIlwKBFNhZ2ESKAoEc3RlcBgBIAEoDjIaLm1lcmNhdG8ub3JkZXIudjEuU2FnYVN0ZXASKgoFc3RhdGUYAiABKA4yGy5tZXJjYXRvLm9yZGVyLnYxLlNhZ2FTdGF0ZSKoAQoJT3JkZXJMaW5lEhIKCnByb2R1Y3RfaWQYASABKAkSCwoDc2t1GAIgASgJEgwKBG5hbWUYAyABKAkSEAoIcXVhbnRpdHkYBCABKAUSLAoKdW5pdF9wcmljZRgFIAEoCzIYLm1lcmNhdG8uY29tbW9uLnYxLk1vbmV5EiwKCmxpbmVfdG90YWwYBiABKAsyGC5tZXJjYXRvLmNvbW1vbi52MS5Nb25leSLOAwoFT3JkZXISCgoCaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRItCgZzdGF0dXMYAyABKA4yHS5tZXJjYXRvLm9yZGVyLnYxLk9yZGVyU3RhdHVzEioKBWxpbmVzGAQgAygLMhsubWVyY2F0by5vcmRlci52MS5PcmRlckxpbmUSJwoFdG90YWwYBSABKAsyGC5tZXJjYXRvLmNvbW1vbi52MS5Nb25leRIVCg1jYW5jZWxfcmVhc29uGAYgASgJEiQKBHNhZ2EYByABKAsyFi5tZXJjYXRvLm9yZGVyLnYxLlNhZ2ESNAoQc2hpcHBpbmdfYWRkcmVzcxgIIAEoCzIaLm1lcmNhdG8uY29tbW9uLnYxLkFkZHJlc3MSEgoKcGF5bWVudF9pZBgJIAEoCRITCgtzaGlwbWVudF9pZBgKIAEoCRIXCg90cmFja2luZ19udW1iZXIYCyABKAkSDwoHdmVyc2lvbhgMIAEoAxIuCgpjcmVhdGVkX2F0GA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI2Cg5QbGFjZU9yZGVyTGluZRISCgpwcm9kdWN0X2lkGAEgASgJEhAKCHF1YW50aXR5GAIgASgFIrsBChFQbGFjZU9yZGVyUmVxdWVzdBIXCg9pZGVtcG90ZW5jeV9rZXkYASABKAkSLwoFbGluZXMYAiADKAsyIC5tZXJjYXRvLm9yZGVyLnYxLlBsYWNlT3JkZXJMaW5lEhUKDXBheW1lbnRfdG9rZW4YAyABKAkSNAoQc2hpcHBpbmdfYWRkcmVzcxgEIAEoCzIaLm1lcmNhdG8uY29tbW9uLnYxLkFkZHJlc3MSDwoHdXNlcl9pZBgFIAEoCSI8ChJQbGFjZU9yZGVyUmVzcG9uc2USJgoFb3JkZXIYASABKAsyFy5tZXJjYXRvLm9yZGVyLnYxLk9yZGVyIiMKD0dldE9yZGVyUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCSI6ChBHZXRPcmRlclJlc3BvbnNlEiYKBW9yZGVyGAEgASgLMhcubWVyY2F0by5vcmRlci52MS5PcmRlciJ6ChFMaXN0T3JkZXJzUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJEi0KBnN0YXR1cxgEIAEoDjIdLm1lcmNhdG8ub3JkZXIudjEuT3JkZXJTdGF0dXMiVgoSTGlzdE9yZGVyc1Jlc3BvbnNlEicKBm9yZGVycxgBIAMoCzIXLm1lcmNhdG8ub3JkZXIudjEuT3JkZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjYKEkNhbmNlbE9yZGVyUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiPQoTQ2FuY2VsT3JkZXJSZXNwb25zZRImCgVvcmRlchgBIAEoCzIXLm1lcmNhdG8ub3JkZXIudjEuT3JkZXIiKgoWR2V0T3JkZXJIaXN0b3J5UmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCSJOChdHZXRPcmRlckhpc3RvcnlSZXNwb25zZRIzCgZldmVudHMYASADKAsyIy5tZXJjYXRvLm9yZGVyLnYxLk9yZGVySGlzdG9yeUVudHJ5IvsCChFPcmRlckhpc3RvcnlFbnRyeRIPCgd2ZXJzaW9uGAEgASgDEhIKCmV2ZW50X3R5cGUYAiABKAkSLwoLb2NjdXJyZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KBnBsYWNlZBgEIAEoCzIdLm1lcmNhdG8ub3JkZXIudjEuT3JkZXJQbGFjZWRIABI1Cgljb25maXJtZWQYBSABKAsyIC5tZXJjYXRvLm9yZGVyLnYxLk9yZGVyQ29uZmlybWVkSAASNQoJY2FuY2VsbGVkGAYgASgLMiAubWVyY2F0by5vcmRlci52MS5PcmRlckNhbmNlbGxlZEgAEjEKB3NoaXBwZWQYByABKAsyHi5tZXJjYXRvLm9yZGVyLnYxLk9yZGVyU2hpcHBlZEgAEjUKCWRlbGl2ZXJlZBgIIAEoCzIgLm1lcmNhdG8ub3JkZXIudjEuT3JkZXJEZWxpdmVyZWRIAEIHCgVldmVudCIbChlHZXRPcmRlclN0YXRpc3RpY3NSZXF1ZXN0ItgBChpHZXRPcmRlclN0YXRpc3RpY3NSZXNwb25zZRIUCgx0b3RhbF9vcmRlcnMYASABKAMSNQoJYnlfc3RhdHVzGAIgAygLMiIubWVyY2F0by5vcmRlci52MS5PcmRlclN0YXR1c0NvdW50EikKB3JldmVudWUYAyADKAsyGC5tZXJjYXRvLmNvbW1vbi52MS5Nb25leRISCgp1bml0c19zb2xkGAQgASgDEi4KCnVwZGF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlAKEE9yZGVyU3RhdHVzQ291bnQSLQoGc3RhdHVzGAEgASgOMh0ubWVyY2F0by5vcmRlci52MS5PcmRlclN0YXR1cxINCgVjb3VudBgCIAEoAyqzAQoLT3JkZXJTdGF0dXMSHAoYT1JERVJfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGAoUT1JERVJfU1RBVFVTX1BFTkRJTkcQARIaChZPUkRFUl9TVEFUVVNfQ09ORklSTUVEEAISGgoWT1JERVJfU1RBVFVTX0NBTkNFTExFRBADEhgKFE9SREVSX1NUQVRVU19TSElQUEVEEAQSGgoWT1JERVJfU1RBVFVTX0RFTElWRVJFRBAFKq4CCghTYWdhU3RlcBIZChVTQUdBX1NURVBfVU5TUEVDSUZJRUQQABIbChdTQUdBX1NURVBfUkVTRVJWRV9TVE9DSxABEh8KG1NBR0FfU1RFUF9BVVRIT1JJWkVfUEFZTUVOVBACEhsKF1NBR0FfU1RFUF9DT05GSVJNX09SREVSEAMSGgoWU0FHQV9TVEVQX0NPTU1JVF9TVE9DSxAEEh0KGVNBR0FfU1RFUF9DQVBUVVJFX1BBWU1FTlQQBRIaChZTQUdBX1NURVBfVk9JRF9QQVlNRU5UEAYSHAoYU0FHQV9TVEVQX1JFRlVORF9QQVlNRU5UEAcSGwoXU0FHQV9TVEVQX1JFTEVBU0VfU1RPQ0sQCBIaChZTQUdBX1NURVBfQ0FOQ0VMX09SREVSEAkqkgEKCVNhZ2FTdGF0ZRIaChZTQUdBX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSU0FHQV9TVEFURV9SVU5OSU5HEAESGAoUU0FHQV9TVEFURV9DT01QTEVURUQQAhIbChdTQUdBX1NUQVRFX0NPTVBFTlNBVElORxADEhoKFlNBR0FfU1RBVEVfQ09NUEVOU0FURUQQBDKhBQoMT3JkZXJTZXJ2aWNlEmgKClBsYWNlT3JkZXISIy5tZXJjYXRvLm9yZGVyLnYxLlBsYWNlT3JkZXJSZXF1ZXN0GiQubWVyY2F0by5vcmRlci52MS5QbGFjZU9yZGVyUmVzcG9uc2UiD4q1GAsIAhIHdXNlcl9pZBJeCghHZXRPcmRlchIhLm1lcmNhdG8ub3JkZXIudjEuR2V0T3JkZXJSZXF1ZXN0GiIubWVyY2F0by5vcmRlci52MS5HZXRPcmRlclJlc3BvbnNlIguQAgGKtRgECAIYAxJtCgpMaXN0T3JkZXJzEiMubWVyY2F0by5vcmRlci52MS5MaXN0T3JkZXJzUmVxdWVzdBokLm1lcmNhdG8ub3JkZXIudjEuTGlzdE9yZGVyc1Jlc3BvbnNlIhSQAgGKtRgNCAISB3VzZXJfaWQYAxJlCgtDYW5jZWxPcmRlchIkLm1lcmNhdG8ub3JkZXIudjEuQ2FuY2VsT3JkZXJSZXF1ZXN0GiUubWVyY2F0by5vcmRlci52MS5DYW5jZWxPcmRlclJlc3BvbnNlIgmQAgKKtRgCCAIScwoPR2V0T3JkZXJIaXN0b3J5EigubWVyY2F0by5vcmRlci52MS5HZXRPcmRlckhpc3RvcnlSZXF1ZXN0GikubWVyY2F0by5vcmRlci52MS5HZXRPcmRlckhpc3RvcnlSZXNwb25zZSILkAIBirUYBAgCGAMSfAoSR2V0T3JkZXJTdGF0aXN0aWNzEisubWVyY2F0by5vcmRlci52MS5HZXRPcmRlclN0YXRpc3RpY3NSZXF1ZXN0GiwubWVyY2F0by5vcmRlci52MS5HZXRPcmRlclN0YXRpc3RpY3NSZXNwb25zZSILkAIBirUYBAgDGANiBnByb3RvMw", [file_google_protobuf_timestamp, file_mercato_common_v1_address, file_mercato_common_v1_money, file_mercato_common_v1_options, file_mercato_order_v1_events]);
+  fileDesc("ChxtZXJjYXRvL29yZGVyL3YxL29yZGVyLnByb3RvEhBtZXJjYXRvLm9yZGVyLnYxIlwKBFNhZ2ESKAoEc3RlcBgBIAEoDjIaLm1lcmNhdG8ub3JkZXIudjEuU2FnYVN0ZXASKgoFc3RhdGUYAiABKA4yGy5tZXJjYXRvLm9yZGVyLnYxLlNhZ2FTdGF0ZSKoAQoJT3JkZXJMaW5lEhIKCnByb2R1Y3RfaWQYASABKAkSCwoDc2t1GAIgASgJEgwKBG5hbWUYAyABKAkSEAoIcXVhbnRpdHkYBCABKAUSLAoKdW5pdF9wcmljZRgFIAEoCzIYLm1lcmNhdG8uY29tbW9uLnYxLk1vbmV5EiwKCmxpbmVfdG90YWwYBiABKAsyGC5tZXJjYXRvLmNvbW1vbi52MS5Nb25leSLOAwoFT3JkZXISCgoCaWQYASABKAkSDwoHdXNlcl9pZBgCIAEoCRItCgZzdGF0dXMYAyABKA4yHS5tZXJjYXRvLm9yZGVyLnYxLk9yZGVyU3RhdHVzEioKBWxpbmVzGAQgAygLMhsubWVyY2F0by5vcmRlci52MS5PcmRlckxpbmUSJwoFdG90YWwYBSABKAsyGC5tZXJjYXRvLmNvbW1vbi52MS5Nb25leRIVCg1jYW5jZWxfcmVhc29uGAYgASgJEiQKBHNhZ2EYByABKAsyFi5tZXJjYXRvLm9yZGVyLnYxLlNhZ2ESNAoQc2hpcHBpbmdfYWRkcmVzcxgIIAEoCzIaLm1lcmNhdG8uY29tbW9uLnYxLkFkZHJlc3MSEgoKcGF5bWVudF9pZBgJIAEoCRITCgtzaGlwbWVudF9pZBgKIAEoCRIXCg90cmFja2luZ19udW1iZXIYCyABKAkSDwoHdmVyc2lvbhgMIAEoAxIuCgpjcmVhdGVkX2F0GA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI2Cg5QbGFjZU9yZGVyTGluZRISCgpwcm9kdWN0X2lkGAEgASgJEhAKCHF1YW50aXR5GAIgASgFIrsBChFQbGFjZU9yZGVyUmVxdWVzdBIXCg9pZGVtcG90ZW5jeV9rZXkYASABKAkSLwoFbGluZXMYAiADKAsyIC5tZXJjYXRvLm9yZGVyLnYxLlBsYWNlT3JkZXJMaW5lEhUKDXBheW1lbnRfdG9rZW4YAyABKAkSNAoQc2hpcHBpbmdfYWRkcmVzcxgEIAEoCzIaLm1lcmNhdG8uY29tbW9uLnYxLkFkZHJlc3MSDwoHdXNlcl9pZBgFIAEoCSI8ChJQbGFjZU9yZGVyUmVzcG9uc2USJgoFb3JkZXIYASABKAsyFy5tZXJjYXRvLm9yZGVyLnYxLk9yZGVyIiMKD0dldE9yZGVyUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCSI6ChBHZXRPcmRlclJlc3BvbnNlEiYKBW9yZGVyGAEgASgLMhcubWVyY2F0by5vcmRlci52MS5PcmRlciJ6ChFMaXN0T3JkZXJzUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJEi0KBnN0YXR1cxgEIAEoDjIdLm1lcmNhdG8ub3JkZXIudjEuT3JkZXJTdGF0dXMiVgoSTGlzdE9yZGVyc1Jlc3BvbnNlEicKBm9yZGVycxgBIAMoCzIXLm1lcmNhdG8ub3JkZXIudjEuT3JkZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjYKEkNhbmNlbE9yZGVyUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiPQoTQ2FuY2VsT3JkZXJSZXNwb25zZRImCgVvcmRlchgBIAEoCzIXLm1lcmNhdG8ub3JkZXIudjEuT3JkZXIiKgoWR2V0T3JkZXJIaXN0b3J5UmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCSJOChdHZXRPcmRlckhpc3RvcnlSZXNwb25zZRIzCgZldmVudHMYASADKAsyIy5tZXJjYXRvLm9yZGVyLnYxLk9yZGVySGlzdG9yeUVudHJ5IvsCChFPcmRlckhpc3RvcnlFbnRyeRIPCgd2ZXJzaW9uGAEgASgDEhIKCmV2ZW50X3R5cGUYAiABKAkSLwoLb2NjdXJyZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KBnBsYWNlZBgEIAEoCzIdLm1lcmNhdG8ub3JkZXIudjEuT3JkZXJQbGFjZWRIABI1Cgljb25maXJtZWQYBSABKAsyIC5tZXJjYXRvLm9yZGVyLnYxLk9yZGVyQ29uZmlybWVkSAASNQoJY2FuY2VsbGVkGAYgASgLMiAubWVyY2F0by5vcmRlci52MS5PcmRlckNhbmNlbGxlZEgAEjEKB3NoaXBwZWQYByABKAsyHi5tZXJjYXRvLm9yZGVyLnYxLk9yZGVyU2hpcHBlZEgAEjUKCWRlbGl2ZXJlZBgIIAEoCzIgLm1lcmNhdG8ub3JkZXIudjEuT3JkZXJEZWxpdmVyZWRIAEIHCgVldmVudCIbChlHZXRPcmRlclN0YXRpc3RpY3NSZXF1ZXN0ItgBChpHZXRPcmRlclN0YXRpc3RpY3NSZXNwb25zZRIUCgx0b3RhbF9vcmRlcnMYASABKAMSNQoJYnlfc3RhdHVzGAIgAygLMiIubWVyY2F0by5vcmRlci52MS5PcmRlclN0YXR1c0NvdW50EikKB3JldmVudWUYAyADKAsyGC5tZXJjYXRvLmNvbW1vbi52MS5Nb25leRISCgp1bml0c19zb2xkGAQgASgDEi4KCnVwZGF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlAKEE9yZGVyU3RhdHVzQ291bnQSLQoGc3RhdHVzGAEgASgOMh0ubWVyY2F0by5vcmRlci52MS5PcmRlclN0YXR1cxINCgVjb3VudBgCIAEoAyJsChRMaXN0QWxsT3JkZXJzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRItCgZzdGF0dXMYAyABKA4yHS5tZXJjYXRvLm9yZGVyLnYxLk9yZGVyU3RhdHVzIlkKFUxpc3RBbGxPcmRlcnNSZXNwb25zZRInCgZvcmRlcnMYASADKAsyFy5tZXJjYXRvLm9yZGVyLnYxLk9yZGVyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIqChZHZXRTYWdhVGltZWxpbmVSZXF1ZXN0EhAKCG9yZGVyX2lkGAEgASgJIokBChdHZXRTYWdhVGltZWxpbmVSZXNwb25zZRIkCgRzYWdhGAEgASgLMhYubWVyY2F0by5vcmRlci52MS5TYWdhEjQKB2VudHJpZXMYAiADKAsyIy5tZXJjYXRvLm9yZGVyLnYxLlNhZ2FUaW1lbGluZUVudHJ5EhIKCmxhc3RfZXJyb3IYAyABKAki0AEKEVNhZ2FUaW1lbGluZUVudHJ5EigKBHN0ZXAYASABKA4yGi5tZXJjYXRvLm9yZGVyLnYxLlNhZ2FTdGVwEjIKB291dGNvbWUYAiABKA4yIS5tZXJjYXRvLm9yZGVyLnYxLlNhZ2FTdGVwT3V0Y29tZRIPCgdhdHRlbXB0GAMgASgFEg4KBmRldGFpbBgEIAEoCRImCgJhdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMY29tcGVuc2F0aW9uGAYgASgIKrMBCgtPcmRlclN0YXR1cxIcChhPUkRFUl9TVEFUVVNfVU5TUEVDSUZJRUQQABIYChRPUkRFUl9TVEFUVVNfUEVORElORxABEhoKFk9SREVSX1NUQVRVU19DT05GSVJNRUQQAhIaChZPUkRFUl9TVEFUVVNfQ0FOQ0VMTEVEEAMSGAoUT1JERVJfU1RBVFVTX1NISVBQRUQQBBIaChZPUkRFUl9TVEFUVVNfREVMSVZFUkVEEAUqrgIKCFNhZ2FTdGVwEhkKFVNBR0FfU1RFUF9VTlNQRUNJRklFRBAAEhsKF1NBR0FfU1RFUF9SRVNFUlZFX1NUT0NLEAESHwobU0FHQV9TVEVQX0FVVEhPUklaRV9QQVlNRU5UEAISGwoXU0FHQV9TVEVQX0NPTkZJUk1fT1JERVIQAxIaChZTQUdBX1NURVBfQ09NTUlUX1NUT0NLEAQSHQoZU0FHQV9TVEVQX0NBUFRVUkVfUEFZTUVOVBAFEhoKFlNBR0FfU1RFUF9WT0lEX1BBWU1FTlQQBhIcChhTQUdBX1NURVBfUkVGVU5EX1BBWU1FTlQQBxIbChdTQUdBX1NURVBfUkVMRUFTRV9TVE9DSxAIEhoKFlNBR0FfU1RFUF9DQU5DRUxfT1JERVIQCSqSAQoJU2FnYVN0YXRlEhoKFlNBR0FfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJTQUdBX1NUQVRFX1JVTk5JTkcQARIYChRTQUdBX1NUQVRFX0NPTVBMRVRFRBACEhsKF1NBR0FfU1RBVEVfQ09NUEVOU0FUSU5HEAMSGgoWU0FHQV9TVEFURV9DT01QRU5TQVRFRBAEKvABCg9TYWdhU3RlcE91dGNvbWUSIQodU0FHQV9TVEVQX09VVENPTUVfVU5TUEVDSUZJRUQQABIdChlTQUdBX1NURVBfT1VUQ09NRV9TVEFSVEVEEAESHwobU0FHQV9TVEVQX09VVENPTUVfU1VDQ0VFREVEEAISHQoZU0FHQV9TVEVQX09VVENPTUVfU0tJUFBFRBADEhsKF1NBR0FfU1RFUF9PVVRDT01FX1JFVFJZEAQSHAoYU0FHQV9TVEVQX09VVENPTUVfRkFJTEVEEAUSIAocU0FHQV9TVEVQX09VVENPTUVfUkVESVJFQ1RFRBAGMoUHCgxPcmRlclNlcnZpY2USaAoKUGxhY2VPcmRlchIjLm1lcmNhdG8ub3JkZXIudjEuUGxhY2VPcmRlclJlcXVlc3QaJC5tZXJjYXRvLm9yZGVyLnYxLlBsYWNlT3JkZXJSZXNwb25zZSIPirUYCwgCEgd1c2VyX2lkEl4KCEdldE9yZGVyEiEubWVyY2F0by5vcmRlci52MS5HZXRPcmRlclJlcXVlc3QaIi5tZXJjYXRvLm9yZGVyLnYxLkdldE9yZGVyUmVzcG9uc2UiC5ACAYq1GAQIAhgDEm0KCkxpc3RPcmRlcnMSIy5tZXJjYXRvLm9yZGVyLnYxLkxpc3RPcmRlcnNSZXF1ZXN0GiQubWVyY2F0by5vcmRlci52MS5MaXN0T3JkZXJzUmVzcG9uc2UiFJACAYq1GA0IAhIHdXNlcl9pZBgDEmUKC0NhbmNlbE9yZGVyEiQubWVyY2F0by5vcmRlci52MS5DYW5jZWxPcmRlclJlcXVlc3QaJS5tZXJjYXRvLm9yZGVyLnYxLkNhbmNlbE9yZGVyUmVzcG9uc2UiCZACAoq1GAIIAhJzCg9HZXRPcmRlckhpc3RvcnkSKC5tZXJjYXRvLm9yZGVyLnYxLkdldE9yZGVySGlzdG9yeVJlcXVlc3QaKS5tZXJjYXRvLm9yZGVyLnYxLkdldE9yZGVySGlzdG9yeVJlc3BvbnNlIguQAgGKtRgECAIYAxJ8ChJHZXRPcmRlclN0YXRpc3RpY3MSKy5tZXJjYXRvLm9yZGVyLnYxLkdldE9yZGVyU3RhdGlzdGljc1JlcXVlc3QaLC5tZXJjYXRvLm9yZGVyLnYxLkdldE9yZGVyU3RhdGlzdGljc1Jlc3BvbnNlIguQAgGKtRgECAMYAxJtCg1MaXN0QWxsT3JkZXJzEiYubWVyY2F0by5vcmRlci52MS5MaXN0QWxsT3JkZXJzUmVxdWVzdBonLm1lcmNhdG8ub3JkZXIudjEuTGlzdEFsbE9yZGVyc1Jlc3BvbnNlIguQAgGKtRgECAMYAxJzCg9HZXRTYWdhVGltZWxpbmUSKC5tZXJjYXRvLm9yZGVyLnYxLkdldFNhZ2FUaW1lbGluZVJlcXVlc3QaKS5tZXJjYXRvLm9yZGVyLnYxLkdldFNhZ2FUaW1lbGluZVJlc3BvbnNlIguQAgGKtRgECAMYA2IGcHJvdG8z", [file_google_protobuf_timestamp, file_mercato_common_v1_address, file_mercato_common_v1_money, file_mercato_common_v1_options, file_mercato_order_v1_events]);
 
 /**
  * Saga is the progress of the saga that fulfils an order.
@@ -694,6 +694,181 @@ export const OrderStatusCountSchema: GenMessage<OrderStatusCount> = /*@__PURE__*
   messageDesc(file_mercato_order_v1_order, 17);
 
 /**
+ * ListAllOrdersRequest asks for one page of every user's orders.
+ *
+ * @generated from message mercato.order.v1.ListAllOrdersRequest
+ */
+export type ListAllOrdersRequest = Message<"mercato.order.v1.ListAllOrdersRequest"> & {
+  /**
+   * Maximum number of orders to return; 0 means the server default (50). At most 200.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * Token from a previous response's next_page_token; empty for the first page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+
+  /**
+   * Only orders in this status; ORDER_STATUS_UNSPECIFIED for all.
+   *
+   * @generated from field: mercato.order.v1.OrderStatus status = 3;
+   */
+  status: OrderStatus;
+};
+
+/**
+ * Describes the message mercato.order.v1.ListAllOrdersRequest.
+ * Use `create(ListAllOrdersRequestSchema)` to create a new message.
+ */
+export const ListAllOrdersRequestSchema: GenMessage<ListAllOrdersRequest> = /*@__PURE__*/
+  messageDesc(file_mercato_order_v1_order, 18);
+
+/**
+ * ListAllOrdersResponse is one page of orders.
+ *
+ * @generated from message mercato.order.v1.ListAllOrdersResponse
+ */
+export type ListAllOrdersResponse = Message<"mercato.order.v1.ListAllOrdersResponse"> & {
+  /**
+   * The orders on this page, newest first.
+   *
+   * @generated from field: repeated mercato.order.v1.Order orders = 1;
+   */
+  orders: Order[];
+
+  /**
+   * Token for the next page; empty when this is the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message mercato.order.v1.ListAllOrdersResponse.
+ * Use `create(ListAllOrdersResponseSchema)` to create a new message.
+ */
+export const ListAllOrdersResponseSchema: GenMessage<ListAllOrdersResponse> = /*@__PURE__*/
+  messageDesc(file_mercato_order_v1_order, 19);
+
+/**
+ * GetSagaTimelineRequest names the order whose saga to read.
+ *
+ * @generated from message mercato.order.v1.GetSagaTimelineRequest
+ */
+export type GetSagaTimelineRequest = Message<"mercato.order.v1.GetSagaTimelineRequest"> & {
+  /**
+   * Id of the order.
+   *
+   * @generated from field: string order_id = 1;
+   */
+  orderId: string;
+};
+
+/**
+ * Describes the message mercato.order.v1.GetSagaTimelineRequest.
+ * Use `create(GetSagaTimelineRequestSchema)` to create a new message.
+ */
+export const GetSagaTimelineRequestSchema: GenMessage<GetSagaTimelineRequest> = /*@__PURE__*/
+  messageDesc(file_mercato_order_v1_order, 20);
+
+/**
+ * GetSagaTimelineResponse is an order's saga and its recorded transitions.
+ *
+ * @generated from message mercato.order.v1.GetSagaTimelineResponse
+ */
+export type GetSagaTimelineResponse = Message<"mercato.order.v1.GetSagaTimelineResponse"> & {
+  /**
+   * Where the saga is now.
+   *
+   * @generated from field: mercato.order.v1.Saga saga = 1;
+   */
+  saga?: Saga | undefined;
+
+  /**
+   * Every transition, oldest first.
+   *
+   * @generated from field: repeated mercato.order.v1.SagaTimelineEntry entries = 2;
+   */
+  entries: SagaTimelineEntry[];
+
+  /**
+   * The last error a step met; empty if none.
+   *
+   * @generated from field: string last_error = 3;
+   */
+  lastError: string;
+};
+
+/**
+ * Describes the message mercato.order.v1.GetSagaTimelineResponse.
+ * Use `create(GetSagaTimelineResponseSchema)` to create a new message.
+ */
+export const GetSagaTimelineResponseSchema: GenMessage<GetSagaTimelineResponse> = /*@__PURE__*/
+  messageDesc(file_mercato_order_v1_order, 21);
+
+/**
+ * SagaTimelineEntry is one recorded transition of a saga step.
+ *
+ * @generated from message mercato.order.v1.SagaTimelineEntry
+ */
+export type SagaTimelineEntry = Message<"mercato.order.v1.SagaTimelineEntry"> & {
+  /**
+   * The step.
+   *
+   * @generated from field: mercato.order.v1.SagaStep step = 1;
+   */
+  step: SagaStep;
+
+  /**
+   * What happened.
+   *
+   * @generated from field: mercato.order.v1.SagaStepOutcome outcome = 2;
+   */
+  outcome: SagaStepOutcome;
+
+  /**
+   * Which attempt of the step this was; 1 for the first.
+   *
+   * @generated from field: int32 attempt = 3;
+   */
+  attempt: number;
+
+  /**
+   * Why it failed or was retried; empty otherwise.
+   *
+   * @generated from field: string detail = 4;
+   */
+  detail: string;
+
+  /**
+   * When it happened.
+   *
+   * @generated from field: google.protobuf.Timestamp at = 5;
+   */
+  at?: Timestamp | undefined;
+
+  /**
+   * Whether the step is a compensation (void, refund, release, cancel).
+   *
+   * @generated from field: bool compensation = 6;
+   */
+  compensation: boolean;
+};
+
+/**
+ * Describes the message mercato.order.v1.SagaTimelineEntry.
+ * Use `create(SagaTimelineEntrySchema)` to create a new message.
+ */
+export const SagaTimelineEntrySchema: GenMessage<SagaTimelineEntry> = /*@__PURE__*/
+  messageDesc(file_mercato_order_v1_order, 22);
+
+/**
  * OrderStatus is where an order is in its life.
  *
  * @generated from enum mercato.order.v1.OrderStatus
@@ -880,6 +1055,68 @@ export const SagaStateSchema: GenEnum<SagaState> = /*@__PURE__*/
   enumDesc(file_mercato_order_v1_order, 2);
 
 /**
+ * SagaStepOutcome is what happened to one attempt of a saga step.
+ *
+ * @generated from enum mercato.order.v1.SagaStepOutcome
+ */
+export enum SagaStepOutcome {
+  /**
+   * Unknown outcome; never stored.
+   *
+   * @generated from enum value: SAGA_STEP_OUTCOME_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The step's upstream call was sent.
+   *
+   * @generated from enum value: SAGA_STEP_OUTCOME_STARTED = 1;
+   */
+  STARTED = 1,
+
+  /**
+   * The step succeeded.
+   *
+   * @generated from enum value: SAGA_STEP_OUTCOME_SUCCEEDED = 2;
+   */
+  SUCCEEDED = 2,
+
+  /**
+   * The step had nothing to do (for example a void with no authorization).
+   *
+   * @generated from enum value: SAGA_STEP_OUTCOME_SKIPPED = 3;
+   */
+  SKIPPED = 3,
+
+  /**
+   * The step failed transiently and will be retried.
+   *
+   * @generated from enum value: SAGA_STEP_OUTCOME_RETRY = 4;
+   */
+  RETRY = 4,
+
+  /**
+   * The step failed for good; the saga compensates.
+   *
+   * @generated from enum value: SAGA_STEP_OUTCOME_FAILED = 5;
+   */
+  FAILED = 5,
+
+  /**
+   * A cancellation arrived; the saga turned to compensating instead.
+   *
+   * @generated from enum value: SAGA_STEP_OUTCOME_REDIRECTED = 6;
+   */
+  REDIRECTED = 6,
+}
+
+/**
+ * Describes the enum mercato.order.v1.SagaStepOutcome.
+ */
+export const SagaStepOutcomeSchema: GenEnum<SagaStepOutcome> = /*@__PURE__*/
+  enumDesc(file_mercato_order_v1_order, 3);
+
+/**
  * OrderService takes orders and runs the saga that fulfils them. An order's
  * state is its events (event sourcing); reads come from projections of them.
  * Customers see only their own orders; admins see all.
@@ -956,6 +1193,29 @@ export const OrderService: GenService<{
     methodKind: "unary";
     input: typeof GetOrderStatisticsRequestSchema;
     output: typeof GetOrderStatisticsResponseSchema;
+  },
+  /**
+   * ListAllOrders pages through every user's orders, newest first, for the
+   * operations console. Admins only.
+   *
+   * @generated from rpc mercato.order.v1.OrderService.ListAllOrders
+   */
+  listAllOrders: {
+    methodKind: "unary";
+    input: typeof ListAllOrdersRequestSchema;
+    output: typeof ListAllOrdersResponseSchema;
+  },
+  /**
+   * GetSagaTimeline returns every recorded transition of an order's saga,
+   * oldest first: each forward step and compensation, each attempt and its
+   * outcome. Admins only; NOT_FOUND for an unknown order.
+   *
+   * @generated from rpc mercato.order.v1.OrderService.GetSagaTimeline
+   */
+  getSagaTimeline: {
+    methodKind: "unary";
+    input: typeof GetSagaTimelineRequestSchema;
+    output: typeof GetSagaTimelineResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_mercato_order_v1_order, 0);
