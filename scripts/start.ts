@@ -1,11 +1,19 @@
 /**
- * `pnpm start`: runs the whole system locally — a nats-server with JetStream, every service and the
- * gateway as processes, embedded PostgreSQL (PGlite, one folder per service under .data/) unless
- * DATABASE_URL names a server — seeds the demo data, prints where to go, and stops everything on Ctrl-C.
+ * `pnpm start`: runs the whole system locally — a nats-server with JetStream, a PostgreSQL cluster kept
+ * in .data/postgres (one database per service) unless DATABASE_URL names a server, every service and the
+ * gateway as processes — seeds the demo data, prints where to go, and stops everything on Ctrl-C.
  */
 import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import { join } from "node:path";
-import { repoRoot, startSystem } from "@mercato/testing/servers";
+import { parseArgs } from "node:util";
+import {
+  type PostgresServer,
+  parseReplicas,
+  repoRoot,
+  type SystemComponent,
+  startPostgres,
+  startSystem,
+} from "@mercato/testing/servers";
 import { demoCustomer, seedDemoData } from "./seed.js";
 
 const root = repoRoot();
@@ -17,6 +25,8 @@ const adminEmail = "admin@mercato.local";
 const adminPassword = process.env.MERCATO_DEMO_ADMIN_PASSWORD || "mercato-admin";
 const gatewayPort = Number(process.env.GATEWAY_PORT || 8080);
 const consoleLevel = process.env.LOG_LEVEL || "info";
+/** Port of the local PostgreSQL cluster: beside a system one on 5432, outside the ephemeral range. */
+const postgresPort = 5433;
 
 const colors = [
   "\x1b[36m",
@@ -59,12 +69,33 @@ function printLine(name: string, line: string): void {
   }
 }
 
+/** `--replicas order=3,payment=2,gateway=2`: processes per service (default one each). */
+function replicasFromArgs(): Partial<Record<SystemComponent, number>> {
+  try {
+    const { values } = parseArgs({ options: { replicas: { type: "string" } }, allowPositionals: false });
+    const replicas = parseReplicas(values.replicas ?? "");
+    const shared = Object.entries(replicas).filter(([name, count]) => name !== "gateway" && count > 1);
+    if (shared.length > 0 && !process.env.DATABASE_URL) {
+      throw new Error(
+        `replicas of ${shared.map(([name]) => name).join(", ")} share one database: set DATABASE_URL to a ` +
+          "PostgreSQL server (embedded PGlite serves one process)",
+      );
+    }
+    return replicas;
+  } catch (error) {
+    say(`${red}${bold}pnpm start:${reset} ${(error as Error).message}`);
+    say("usage: pnpm start [--replicas <service>=<n>,…]   e.g. --replicas order=3,payment=2,gateway=2");
+    process.exit(2);
+  }
+}
+const replicas = replicasFromArgs();
+
 const startedAt = Date.now();
 say(`${bold}Mercato${reset} — starting the whole system (logs in .data/logs/)`);
 say(
   process.env.DATABASE_URL
     ? "database: PostgreSQL from DATABASE_URL"
-    : "database: embedded PGlite under .data/",
+    : `database: local PostgreSQL (.data/postgres, 127.0.0.1:${postgresPort})`,
 );
 say(
   process.env.NATS_URL
@@ -72,11 +103,26 @@ say(
     : "events: local nats-server with JetStream (.data/nats)",
 );
 
+const replicaList = Object.entries(replicas).filter(([, count]) => count > 1);
+if (replicaList.length > 0) {
+  say(`replicas: ${replicaList.map(([name, count]) => `${name} ×${count}`).join(", ")}`);
+}
+
+function fail(error: unknown): never {
+  say(`\n${red}${bold}start-up failed:${reset} ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+}
+
+const localPostgres: PostgresServer | undefined = process.env.DATABASE_URL
+  ? undefined
+  : await startPostgres({ dataDir: join(dataDir, "postgres"), port: postgresPort }).catch(fail);
+
 const system = await startSystem({
   fixedPorts: true,
+  replicas,
   gatewayPort,
   dataDir,
-  ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}),
+  databaseUrl: process.env.DATABASE_URL || localPostgres!.url,
   ...(process.env.NATS_URL ? { natsUrl: process.env.NATS_URL } : {}),
   env: {
     LOG_LEVEL: consoleLevel,
@@ -95,9 +141,9 @@ const system = await startSystem({
     );
     say(`${red}The rest keeps running; restart with Ctrl-C and pnpm start.${reset}\n`);
   },
-}).catch((error: unknown) => {
-  say(`\n${red}${bold}start-up failed:${reset} ${error instanceof Error ? error.message : String(error)}`);
-  process.exit(1);
+}).catch(async (error: unknown) => {
+  await localPostgres?.stop();
+  return fail(error);
 });
 
 const gatewayUrl = system.gatewayUrl!;
@@ -126,6 +172,7 @@ async function shutdown(): Promise<void> {
   stopping = true;
   say("\nstopping …");
   await system.stop();
+  await localPostgres?.stop();
   for (const file of logFiles.values()) file.end();
   say("stopped.");
   process.exit(0);

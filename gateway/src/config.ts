@@ -1,6 +1,7 @@
 /**
  * The gateway's configuration: the only reader of process.env (through the kit's loadConfig).
  */
+import { fileURLToPath } from "node:url";
 import {
   ConfigError,
   type ConfigOf,
@@ -13,6 +14,7 @@ import {
   type Setting,
   text,
 } from "@mercato/platform/config";
+import { grpcTarget } from "@mercato/platform/grpc";
 import { parseBudget, type RateBudget } from "./ratelimit.js";
 import type { UpstreamName } from "./routes.js";
 
@@ -75,7 +77,7 @@ const upstreamPorts: Readonly<Record<UpstreamName, number>> = {
 function upstreamAddress(name: UpstreamName) {
   return text(`${name.toUpperCase()}_ADDRESS`, {
     default: `127.0.0.1:${upstreamPorts[name]}`,
-    description: `${name} gRPC address (host:port or dns:///host:port)`,
+    description: `${name} gRPC address: host:port, dns:///host:port, or replicas ip:port,ip:port`,
   });
 }
 
@@ -135,6 +137,10 @@ export const gatewaySchema = {
   requestTimeoutMs: integer("HTTP_REQUEST_TIMEOUT_MS", { default: 30_000, min: 100 }),
   keepAliveTimeoutMs: integer("HTTP_KEEPALIVE_TIMEOUT_MS", { default: 65_000, min: 100 }),
   http2IdleTimeoutMs: integer("HTTP2_IDLE_TIMEOUT_MS", { default: 120_000, min: 100 }),
+  webRoot: text("WEB_ROOT", {
+    default: fileURLToPath(new URL("../../web/dist", import.meta.url)),
+    description: "the storefront's build (index.html and assets/) to serve; none there: API only",
+  }),
 } as const;
 
 /** The gateway's parsed configuration. */
@@ -152,6 +158,13 @@ export function loadGatewayConfig(env: Readonly<Record<string, string | undefine
   }
   if (config.http2IdleTimeoutMs <= config.maxDeadlineMs) {
     problems.push("HTTP2_IDLE_TIMEOUT_MS must exceed MAX_DEADLINE_MS (a call may wait that long silently)");
+  }
+  for (const [name, address] of Object.entries(upstreamAddresses(config))) {
+    try {
+      grpcTarget(address);
+    } catch (error) {
+      problems.push(`${name.toUpperCase()}_ADDRESS: ${(error as Error).message}`);
+    }
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 
+export { startTcpBalancer, type TcpBalancer, type TcpBalancerOptions } from "./balancer.js";
 export {
   databaseUrlOn,
   protobufString,
@@ -20,8 +21,11 @@ export { type SpawnedProcess, type SpawnProcessOptions, spawnProcess } from "./p
 export { startTcpProxy, type TcpProxy } from "./proxy.js";
 export {
   defaultPorts,
+  parseReplicas,
   type RunningSystem,
+  replicaName,
   type ServiceName,
+  type SystemComponent,
   type SystemOptions,
   type SystemProcess,
   serviceNames,

@@ -1,6 +1,8 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import postgres from "postgres";
+import { startTcpBalancer, type TcpBalancer } from "./balancer.js";
+import { serviceCommand } from "./launch.js";
 import { freePort } from "./names.js";
 import { type NatsServer, startNats } from "./nats.js";
 import { type SpawnedProcess, spawnProcess } from "./process.js";
@@ -36,6 +38,39 @@ export const defaultPorts: Readonly<Record<ServiceName, number>> = {
   notification: 50057,
 };
 
+/** The gateway or a backend service: what {@link SystemOptions.replicas} counts. */
+export type SystemComponent = ServiceName | "gateway";
+
+/**
+ * The name of one process of `component`: the component's own name when it runs once, `<name>-<n>`
+ * (n from 1) when it runs as several replicas.
+ */
+export function replicaName(component: SystemComponent, replica: number, replicas: number): string {
+  return replicas === 1 ? component : `${component}-${replica}`;
+}
+
+/**
+ * Parses a replica list such as `order=3,payment=2,gateway=2` (the `--replicas` option of `pnpm start`).
+ *
+ * @throws on an unknown component or a count that is not a whole number from 1 to 9
+ */
+export function parseReplicas(list: string): Partial<Record<SystemComponent, number>> {
+  const known = new Set<string>([...serviceNames, "gateway"]);
+  const replicas: Partial<Record<SystemComponent, number>> = {};
+  for (const item of list.split(",").map((entry) => entry.trim())) {
+    if (item === "") continue;
+    const match = /^([a-z]+)=(\d+)$/.exec(item);
+    if (!match) throw new Error(`replicas: "${item}" is not <service>=<count>`);
+    const [, name, count] = match as unknown as [string, string, string];
+    if (!known.has(name))
+      throw new Error(`replicas: unknown service "${name}" (one of ${[...known].join(", ")})`);
+    const value = Number(count);
+    if (value < 1 || value > 9) throw new Error(`replicas: ${name}=${count} is outside 1–9`);
+    replicas[name as SystemComponent] = value;
+  }
+  return replicas;
+}
+
 /** Options for {@link startSystem}. */
 export interface SystemOptions {
   /** Which services to run (default: all that exist in the tree). */
@@ -66,11 +101,22 @@ export interface SystemOptions {
   readonly onReady?: (process: string, elapsedMs: number) => void;
   /** How long to wait for each process to become ready (default 30 s). */
   readonly readyTimeoutMs?: number;
+  /**
+   * Processes per component (default 1 each, at most 9). A service's callers get every replica's
+   * address (`ip:port,ip:port`) and spread calls over them; gateway replicas sit behind one local
+   * balancer on the gateway port, each told `GATEWAY_REPLICAS`. With fixed ports, replica n of a
+   * service listens on its default port + 10·(n−1) (admin likewise), gateway replica n on the
+   * gateway port + n (admin 9080 − n).
+   */
+  readonly replicas?: Partial<Record<SystemComponent, number>>;
 }
 
 /** One running process of the system. */
 export interface SystemProcess {
+  /** The process's name: see {@link replicaName}. */
   readonly name: string;
+  /** The component it is a replica of. */
+  readonly component: SystemComponent;
   readonly grpcPort: number;
   readonly adminPort: number;
   /** The process; replaced when {@link RunningSystem.restart} starts it again. */
@@ -84,9 +130,11 @@ export interface RunningSystem {
   readonly natsUrl: string;
   /** The nats-server the system started (undefined when NATS_URL was given). */
   readonly nats: NatsServer | undefined;
-  /** Processes by name ("identity", …, "gateway"). */
+  /** Processes by name ("identity", …, "gateway"; "order-1", "order-2", … for replicas). */
   readonly processes: ReadonlyMap<string, SystemProcess>;
-  /** `127.0.0.1:PORT` of a service's gRPC server. */
+  /** The current processes of one component, replica 1 first. */
+  replicasOf(component: SystemComponent): SystemProcess[];
+  /** `127.0.0.1:PORT` of a service's gRPC server; `127.0.0.1:P1,127.0.0.1:P2,…` for replicas. */
   address(name: ServiceName): string;
   /** Starts a stopped or killed process again with the same ports and environment; waits until ready. */
   restart(name: string): Promise<void>;
@@ -140,7 +188,8 @@ async function isReady(adminPort: number): Promise<boolean> {
 
 /**
  * Starts Mercato as local processes: a nats-server (unless `natsUrl` is given), every service, then
- * the gateway, each with `node --import tsx`, and waits until each answers `/readyz` on its admin port.
+ * the gateway, each run by {@link serviceCommand} (a bundle, rebuilt when stale), and waits until each
+ * answers `/readyz` on its admin port.
  * Used by `pnpm start` and by the whole-system tests, so both run the same wiring.
  */
 export async function startSystem(options: SystemOptions = {}): Promise<RunningSystem> {
@@ -162,65 +211,88 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
     natsUrl = nats.url;
   }
 
-  const ports = new Map<string, { grpc: number; admin: number }>();
-  for (const name of services) {
-    ports.set(
-      name,
-      options.fixedPorts
-        ? { grpc: defaultPorts[name], admin: defaultPorts[name] - 50051 + 9101 }
-        : { grpc: await freePort(), admin: await freePort() },
-    );
+  const replicaCount = (component: SystemComponent) => options.replicas?.[component] ?? 1;
+  const gatewayPort = options.fixedPorts ? (options.gatewayPort ?? 8080) : await freePort();
+  /** Every process to run: its component and ports, by process name. */
+  const instances = new Map<string, { component: SystemComponent; grpc: number; admin: number }>();
+  const components: SystemComponent[] = withGateway ? [...services, "gateway"] : [...services];
+  for (const component of components) {
+    const count = replicaCount(component);
+    if (!Number.isInteger(count) || count < 1 || count > 9)
+      throw new Error(`startSystem: ${component} replicas must be 1–9, not ${count}`);
+    for (let replica = 1; replica <= count; replica++) {
+      let grpc: number;
+      let admin: number;
+      if (component === "gateway" && count === 1) {
+        grpc = gatewayPort;
+        admin = options.fixedPorts ? 9080 : await freePort();
+      } else if (!options.fixedPorts) {
+        grpc = await freePort();
+        admin = await freePort();
+      } else if (component === "gateway") {
+        grpc = gatewayPort + replica;
+        admin = 9080 - replica;
+      } else {
+        grpc = defaultPorts[component] + 10 * (replica - 1);
+        admin = defaultPorts[component] - 50051 + 9101 + 10 * (replica - 1);
+      }
+      instances.set(replicaName(component, replica, count), { component, grpc, admin });
+    }
   }
-  if (withGateway) {
-    ports.set(
-      "gateway",
-      options.fixedPorts
-        ? { grpc: options.gatewayPort ?? 8080, admin: 9080 }
-        : { grpc: await freePort(), admin: await freePort() },
-    );
-  }
+  const instancesOf = (component: SystemComponent) =>
+    [...instances].filter(([, instance]) => instance.component === component);
   const databaseUrls = options.databaseUrl
     ? await ensureDatabases(options.databaseUrl, options.databasePrefix ?? "mercato", services)
     : undefined;
 
+  const addressOf = (component: ServiceName) =>
+    instancesOf(component)
+      .map(([, instance]) => `127.0.0.1:${instance.grpc}`)
+      .join(",");
   const addresses: Record<string, string> = {};
-  for (const name of services)
-    addresses[`${name.toUpperCase()}_ADDRESS`] = `127.0.0.1:${ports.get(name)!.grpc}`;
+  for (const name of services) addresses[`${name.toUpperCase()}_ADDRESS`] = addressOf(name);
 
   const processes = new Map<string, SystemProcess>();
   let stopping = false;
 
   const environmentFor = (name: string): Record<string, string> => {
-    const port = ports.get(name)!;
+    const { component, ...port } = instances.get(name)!;
     const env: Record<string, string> = {
       ...addresses,
       NATS_URL: natsUrl!,
       ADMIN_PORT: String(port.admin),
+      ...(component === "gateway" ? { GATEWAY_REPLICAS: String(replicaCount("gateway")) } : {}),
       ...options.env,
-      ...options.serviceEnv?.[name as ServiceName | "gateway"],
+      ...options.serviceEnv?.[component],
     };
-    if (name === "gateway") {
+    if (component === "gateway") {
       env.PORT = String(port.grpc);
     } else {
       env.GRPC_PORT = String(port.grpc);
-      const databaseUrl = databaseUrls?.get(name);
+      const databaseUrl = databaseUrls?.get(component);
       if (databaseUrl) env.DATABASE_URL = databaseUrl;
-      else env.DATA_DIR = join(dataDir, name);
+      // PGlite is one process's database: replicas of a service need DATABASE_URL to share theirs.
+      else env.DATA_DIR = join(dataDir, component);
     }
     return env;
   };
 
   const launch = async (name: string): Promise<void> => {
     const startedAt = Date.now();
+    const instance = instances.get(name);
+    if (!instance) throw new Error(`startSystem: no process named ${name}`);
+    const { component } = instance;
     const entry =
-      name === "gateway" ? join(root, "gateway/src/main.ts") : join(root, "services", name, "src/main.ts");
-    const child = spawnProcess(process.execPath, ["--enable-source-maps", "--import", "tsx", entry], {
+      component === "gateway"
+        ? join(root, "gateway/src/main.ts")
+        : join(root, "services", component, "src/main.ts");
+    const child = spawnProcess(...(await serviceCommand(entry)), {
       cwd: root,
       env: environmentFor(name),
       exitSignal: "SIGKILL",
     });
-    const port = ports.get(name)!;
-    processes.set(name, { name, grpcPort: port.grpc, adminPort: port.admin, process: child });
+    const port = { grpc: instance.grpc, admin: instance.admin };
+    processes.set(name, { name, component, grpcPort: port.grpc, adminPort: port.admin, process: child });
     if (options.onOutput) {
       const onLine = decoder((line) => options.onOutput?.(name, line));
       let seen = 0;
@@ -255,31 +327,46 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
     options.onReady?.(name, Date.now() - startedAt);
   };
 
+  let balancer: TcpBalancer | undefined;
   const stop = async (): Promise<void> => {
     stopping = true;
-    const running = [...processes.values()].reverse();
-    if (withGateway && processes.has("gateway")) await processes.get("gateway")!.process.stop(10_000);
-    await Promise.all(running.filter((p) => p.name !== "gateway").map((p) => p.process.stop(10_000)));
+    const all = [...processes.values()];
+    await Promise.all(all.filter((p) => p.component === "gateway").map((p) => p.process.stop(10_000)));
+    await balancer?.close();
+    await Promise.all(all.filter((p) => p.component !== "gateway").map((p) => p.process.stop(10_000)));
     await nats?.stop();
   };
 
+  const namesOf = (component: SystemComponent) => instancesOf(component).map(([name]) => name);
   try {
     // Upstream-first order, but independent services start side by side to keep start-up quick.
-    const firstWave = services.filter((name) => name !== "order");
+    const firstWave = services.filter((name) => name !== "order").flatMap(namesOf);
     await Promise.all(firstWave.map(launch));
-    if (services.includes("order")) await launch("order");
-    if (withGateway) await launch("gateway");
+    if (services.includes("order")) await Promise.all(namesOf("order").map(launch));
+    if (withGateway) {
+      await Promise.all(namesOf("gateway").map(launch));
+      if (replicaCount("gateway") > 1) {
+        balancer = await startTcpBalancer({
+          port: gatewayPort,
+          targets: instancesOf("gateway").map(([, instance]) => `127.0.0.1:${instance.grpc}`),
+        });
+      }
+    }
   } catch (error) {
     await stop();
     throw error;
   }
 
   return {
-    gatewayUrl: withGateway ? `http://127.0.0.1:${ports.get("gateway")!.grpc}` : undefined,
+    gatewayUrl: withGateway ? `http://127.0.0.1:${gatewayPort}` : undefined,
     natsUrl,
     nats,
     processes,
-    address: (name) => `127.0.0.1:${ports.get(name)!.grpc}`,
+    replicasOf: (component) =>
+      namesOf(component)
+        .map((name) => processes.get(name))
+        .filter((p): p is SystemProcess => p !== undefined),
+    address: addressOf,
     async restart(name) {
       const current = processes.get(name);
       if (current?.process.running) await current.process.stop(10_000);

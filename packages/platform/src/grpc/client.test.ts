@@ -8,6 +8,7 @@ import { fieldViolationsOf, ServiceError } from "../errors/index.js";
 import {
   createGrpcServer,
   createServiceClient,
+  grpcTarget,
   type ServiceClient,
   type ServiceClientOptions,
 } from "./index.js";
@@ -37,11 +38,16 @@ async function startProbe(nextOptions?: Omit<ServiceClientOptions, "logger" | "u
     shutdownGraceMs: 500,
   });
   const { port } = await server.start();
+  let stopped: Promise<void> | undefined;
+  const stop = () => {
+    stopped ??= server.stop();
+    return stopped;
+  };
   cleanups.push(async () => {
     next?.$close();
-    await server.stop();
+    await stop();
   });
-  return { address: `127.0.0.1:${port}`, stats, next };
+  return { address: `127.0.0.1:${port}`, stats, next, stop };
 }
 
 function client(address: string, options: Partial<ServiceClientOptions> = {}): Probe {
@@ -239,5 +245,40 @@ describe("createServiceClient", () => {
     process.stdout.write(
       `retry amplification: ${requests} requests → C got ${unbounded} without budget, ${budgeted} with (bound ${bound})\n`,
     );
+  });
+});
+
+describe("replicated upstreams", () => {
+  it("turns addresses into grpc-js targets", () => {
+    expect(grpcTarget("inventory:50053")).toBe("dns:///inventory:50053");
+    expect(grpcTarget("dns:///inventory.shop.svc.cluster.local:50053")).toBe(
+      "dns:///inventory.shop.svc.cluster.local:50053",
+    );
+    expect(grpcTarget("127.0.0.1:1, 127.0.0.1:2")).toBe("ipv4:127.0.0.1:1,127.0.0.1:2");
+    expect(grpcTarget("ipv4:127.0.0.1:1,127.0.0.1:2")).toBe("ipv4:127.0.0.1:1,127.0.0.1:2");
+    expect(() => grpcTarget("inventory-0:1,inventory-1:1")).toThrow(
+      /"inventory-0:1", "inventory-1:1" is not/,
+    );
+    expect(() => grpcTarget(" ")).toThrow(/empty/);
+  });
+
+  it("spreads calls round-robin over replicas and routes around a dead one", async () => {
+    const replicas = [await startProbe(), await startProbe(), await startProbe()];
+    const probe = client(replicas.map((r) => r.address).join(","), { breaker: false });
+    // Until every replica has taken a call, the channel may still be connecting to some of them.
+    for (let i = 0; i < 200 && replicas.some((r) => r.stats.echoCalls === 0); i++) await probe.echo({});
+    const before = replicas.map((r) => r.stats.echoCalls);
+    for (let i = 0; i < 30; i++) await probe.echo({});
+    expect(replicas.map((r, i) => r.stats.echoCalls - (before[i] as number))).toEqual([10, 10, 10]);
+
+    const [dead, ...alive] = replicas as [(typeof replicas)[0], ...typeof replicas];
+    await dead.stop();
+    const deadCalls = dead.stats.echoCalls;
+    const aliveBefore = alive.map((r) => r.stats.echoCalls);
+    for (let i = 0; i < 30; i++) await probe.echo({ message: `after ${i}` });
+    expect(dead.stats.echoCalls).toBe(deadCalls);
+    const served = alive.map((r, i) => r.stats.echoCalls - (aliveBefore[i] as number));
+    expect(served[0]! + served[1]!).toBe(30);
+    expect(Math.min(...served)).toBeGreaterThanOrEqual(10);
   });
 });

@@ -127,10 +127,35 @@ const retryableLevels = new Set([
   MethodOptions_IdempotencyLevel.IDEMPOTENT,
 ]);
 
-function normalizeTarget(address: string): string {
-  return /^[a-z][a-z0-9+.-]*:/i.test(address) && !/^[^:/]+:\d+$/.test(address)
-    ? address
-    : `dns:///${address}`;
+const targetScheme = /^(dns|ipv4|ipv6|unix|unix-abstract):/i;
+const ipv4HostPort = /^\d{1,3}(\.\d{1,3}){3}:\d+$/;
+
+/**
+ * The grpc-js target for an upstream address, so every caller resolves replicas the same way and the
+ * channel's round-robin policy spreads calls over them and skips dead ones:
+ * - a target with a grpc-js scheme (`dns:///svc.ns.svc:50051`, `ipv4:10.0.0.1:50051,10.0.0.2:50051`)
+ *   as given;
+ * - a comma-separated list of IPv4 `ip:port` (local replicas) as `ipv4:ip:port,ip:port`;
+ * - `host:port` as `dns:///host:port` (every address the name resolves to: a headless Service's pods).
+ *
+ * @throws on an empty address, or a list with an entry that is not an IPv4 `ip:port`
+ */
+export function grpcTarget(address: string): string {
+  const value = address.trim();
+  if (value === "") throw new Error("upstream address is empty");
+  if (targetScheme.test(value)) return value;
+  if (value.includes(",")) {
+    const entries = value.split(",").map((entry) => entry.trim());
+    const bad = entries.filter((entry) => !ipv4HostPort.test(entry));
+    if (bad.length > 0) {
+      throw new Error(
+        `upstream address list "${address}": ${bad.map((b) => `"${b}"`).join(", ")} is not an IPv4 ip:port ` +
+          "(use dns:///name:port for a name)",
+      );
+    }
+    return `ipv4:${entries.join(",")}`;
+  }
+  return `dns:///${value}`;
 }
 
 function combineSignals(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {
@@ -184,7 +209,7 @@ export function createServiceClient<S extends DescService>(
   const log = logger.child({ upstream });
   const defaultDeadlineMs = options.defaultDeadlineMs ?? 5_000;
   const client = new grpc.Client(
-    normalizeTarget(options.address),
+    grpcTarget(options.address),
     options.credentials ?? grpc.credentials.createInsecure(),
     { ...defaultChannelOptions, ...options.channelOptions },
   );

@@ -8,6 +8,7 @@ export { defaultChannelOptions } from "./channel.js";
 export {
   type BreakerSettings,
   createServiceClient,
+  grpcTarget,
   type RetrySettings,
   type ServiceCallOptions,
   type ServiceClient,
