@@ -13,13 +13,14 @@ bash scripts/bootstrap.sh
 step "buf lint"
 pnpm exec buf lint
 
-step "generated code is up to date (buf generate)"
-pnpm exec buf generate
+step "generated code is up to date (TypeScript, Go and Python SDKs)"
+generated=(packages/sdk/src/gen sdk/go/mercato sdk/python/src)
+bash scripts/generate.sh
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-  untracked="$(git ls-files --others --exclude-standard -- packages/sdk/src/gen)"
-  if ! git diff --exit-code --stat -- packages/sdk/src/gen || [ -n "$untracked" ]; then
+  untracked="$(git ls-files --others --exclude-standard -- "${generated[@]}")"
+  if ! git diff --exit-code --stat -- "${generated[@]}" || [ -n "$untracked" ]; then
     [ -n "$untracked" ] && printf 'untracked generated files:\n%s\n' "$untracked"
-    echo "error: packages/sdk/src/gen differs from what \`buf generate\` produces from proto/." >&2
+    echo "error: ${generated[*]} differ from what \`pnpm generate\` produces from proto/." >&2
     echo "Run \`pnpm generate\` and commit the result together with the .proto change." >&2
     exit 1
   fi

@@ -9,12 +9,11 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 TOOLS_BIN="$REPO/.tools/bin"
 STAMP_DIR="$REPO/.tools/versions"
 
-# tool name | go package@version (keep the plugin versions equal to bench/edge/grpc-gateway/go.mod's)
+# tool name | go package@version (keep the plugin versions equal to bench/edge/grpc-gateway/go.mod's;
+# protoc-gen-go and protoc-gen-go-grpc come from scripts/tools/protoc-plugins.sh, shared with sdk/go)
 TOOLS=(
   "ghz|github.com/bojand/ghz/cmd/ghz@v0.120.0"
   "vegeta|github.com/tsenart/vegeta/v12@v12.13.0"
-  "protoc-gen-go|google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12"
-  "protoc-gen-go-grpc|google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2"
   "protoc-gen-grpc-gateway|github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway@v2.33.0"
 )
 
@@ -33,6 +32,7 @@ go_cmd() {
   "$gobin" "$@"
 }
 
+bash "$REPO/scripts/tools/protoc-plugins.sh"
 mkdir -p "$TOOLS_BIN" "$STAMP_DIR"
 for entry in "${TOOLS[@]}"; do
   name="${entry%%|*}"
