@@ -58,12 +58,13 @@ go_install() {
   GOBIN="$TOOLS_BIN" GOFLAGS=-mod=mod "$gobin" install "$pkg"
 }
 
-# `--local-run` skips what only the tests need: `pnpm start` uses embedded PGlite, not a server.
+# `--local-run` (what `pnpm start` runs) skips what only the tests need: the deploy-validation tools.
 local_run=""
 [ "${1:-}" = "--local-run" ] && local_run=1
 
-# PostgreSQL server (tests start throwaway clusters with its initdb/postgres binaries).
-if [ -z "$local_run" ] && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+# PostgreSQL server: tests start throwaway clusters with its initdb/postgres binaries, `pnpm start` keeps
+# one cluster in .data/postgres.
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
   say "installing PostgreSQL (apt-get install postgresql) ..."
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null

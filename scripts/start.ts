@@ -73,15 +73,7 @@ function printLine(name: string, line: string): void {
 function replicasFromArgs(): Partial<Record<SystemComponent, number>> {
   try {
     const { values } = parseArgs({ options: { replicas: { type: "string" } }, allowPositionals: false });
-    const replicas = parseReplicas(values.replicas ?? "");
-    const shared = Object.entries(replicas).filter(([name, count]) => name !== "gateway" && count > 1);
-    if (shared.length > 0 && !process.env.DATABASE_URL) {
-      throw new Error(
-        `replicas of ${shared.map(([name]) => name).join(", ")} share one database: set DATABASE_URL to a ` +
-          "PostgreSQL server (embedded PGlite serves one process)",
-      );
-    }
-    return replicas;
+    return parseReplicas(values.replicas ?? "");
   } catch (error) {
     say(`${red}${bold}pnpm start:${reset} ${(error as Error).message}`);
     say("usage: pnpm start [--replicas <service>=<n>,…]   e.g. --replicas order=3,payment=2,gateway=2");

@@ -1,4 +1,7 @@
 import { existsSync } from "node:fs";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import postgres from "postgres";
 import { describe, expect, it } from "vitest";
 import { startPostgres, testDatabaseUrl } from "./index.js";
@@ -19,6 +22,42 @@ describe("startPostgres", () => {
       await pg.stop();
     }
     expect(existsSync(pg.dataDir)).toBe(false);
+  });
+
+  it("keeps a persistent cluster's data across stop and start, and its folder after stop", async () => {
+    const base = await mkdtemp(join(tmpdir(), "mercato-pg-persistent-"));
+    await chmod(base, 0o755); // like a checkout's .data/, which PostgreSQL's own account must pass through
+    const dataDir = join(base, "cluster");
+    try {
+      const first = await startPostgres({ dataDir });
+      try {
+        expect(first.dataDir).toBe(dataDir);
+        const sql = postgres(first.url, { max: 1, onnotice: () => {} });
+        await sql`create table kept (id int primary key)`;
+        await sql`insert into kept values (7)`;
+        await sql.end();
+      } finally {
+        await first.stop();
+      }
+      expect(existsSync(join(dataDir, "PG_VERSION"))).toBe(true);
+
+      const second = await startPostgres({ dataDir });
+      try {
+        const sql = postgres(second.url, { max: 1 });
+        try {
+          const rows = await sql<{ id: number }[]>`select id from kept`;
+          expect(rows.map((r) => r.id)).toEqual([7]);
+          const [fsync] = await sql<{ fsync: string }[]>`show fsync`;
+          expect(fsync?.fsync).toBe("on");
+        } finally {
+          await sql.end();
+        }
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
   });
 });
 

@@ -81,11 +81,14 @@ export interface SystemOptions {
   readonly fixedPorts?: boolean;
   /** Gateway port when fixedPorts is set (default 8080). */
   readonly gatewayPort?: number;
-  /** A PostgreSQL server URL; each service gets its own database `mercato_<service>` on it. Omit for PGlite. */
+  /**
+   * A PostgreSQL server URL; each service gets its own database `mercato_<service>` on it. Services
+   * need one (`pnpm start` starts a local cluster); without it they stop with "DATABASE_URL is required".
+   */
   readonly databaseUrl?: string;
   /** Prefix of the per-service database names (default "mercato"); tests pass a unique one. */
   readonly databasePrefix?: string;
-  /** Directory for PGlite data and the local nats-server store (default `<repo>/.data`). */
+  /** Directory for the local nats-server store (default `<repo>/.data`). */
   readonly dataDir?: string;
   /** Use this NATS instead of starting one. */
   readonly natsUrl?: string;
@@ -271,8 +274,6 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
       env.GRPC_PORT = String(port.grpc);
       const databaseUrl = databaseUrls?.get(component);
       if (databaseUrl) env.DATABASE_URL = databaseUrl;
-      // PGlite is one process's database: replicas of a service need DATABASE_URL to share theirs.
-      else env.DATA_DIR = join(dataDir, component);
     }
     return env;
   };

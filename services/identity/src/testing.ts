@@ -1,6 +1,6 @@
 /**
  * Test support for identity's tests: starts the real service in-process (runService, port 0) against
- * a fresh PostgreSQL database (or PGlite) and the run's nats-server, with typed gRPC clients.
+ * a fresh PostgreSQL database and the run's nats-server, with typed gRPC clients.
  */
 import { type DescMessage, fromBinary, type MessageShape } from "@bufbuild/protobuf";
 import { type Metadata, status } from "@grpc/grpc-js";
@@ -55,15 +55,14 @@ export interface TestIdentity {
 }
 
 /**
- * Starts identity on port 0 with `env` on top of: a fresh PostgreSQL database (unless `DATA_DIR` is
- * given without `DATABASE_URL`, which selects PGlite), the run's NATS and the test admin.
+ * Starts identity on port 0 with `env` on top of: a fresh PostgreSQL database (unless `env` names
+ * one in `DATABASE_URL`), the run's NATS and the test admin.
  */
 export async function startIdentity(
   env: Record<string, string> = {},
   options: BuildOptions = {},
 ): Promise<TestIdentity> {
-  const database =
-    "DATA_DIR" in env || "DATABASE_URL" in env ? {} : { DATABASE_URL: await testDatabaseUrl("identity") };
+  const database = "DATABASE_URL" in env ? {} : { DATABASE_URL: await testDatabaseUrl("identity") };
   const config = loadConfig({
     GRPC_PORT: "0",
     ADMIN_PORT: "0",

@@ -55,12 +55,17 @@ describe("loadConfig", () => {
   });
 
   it("gives every service the shared settings with service-specific defaults", () => {
-    const config = loadConfig(serviceSettings("catalog", 50052), {});
+    const config = loadConfig(serviceSettings("catalog", 50052), {
+      DATABASE_URL: "postgres://catalog@db:5432/mercato_catalog",
+    });
     expect(config.serviceName).toBe("catalog");
     expect(config.grpcPort).toBe(50052);
     expect(config.adminPort).toBe(51052);
     expect(config.mesh).toBe("none");
-    expect(config.databaseUrl).toBeUndefined();
-    expect(config.dataDir).toBe(".data/catalog");
+    expect(config.databaseUrl).toBe("postgres://catalog@db:5432/mercato_catalog");
+  });
+
+  it("requires a PostgreSQL server: there is no embedded database", () => {
+    expect(() => loadConfig(serviceSettings("catalog", 50052), {})).toThrow("DATABASE_URL is required");
   });
 });

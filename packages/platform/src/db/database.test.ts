@@ -1,6 +1,3 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { testDatabaseUrl, waitFor } from "@mercato/testing";
 import { sql } from "drizzle-orm";
@@ -16,13 +13,11 @@ const migrations = fileURLToPath(new URL("./testdata/migrations", import.meta.ur
 const logger = createLogger({ service: "db-test", level: "silent" });
 
 const opened: Database<typeof schema>[] = [];
-const dirs: string[] = [];
 afterAll(async () => {
   await Promise.all(opened.map((d) => d.close()));
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 });
 
-async function open(target: { url: string } | { dataDir: string }): Promise<Database<typeof schema>> {
+async function open(target: { url: string }): Promise<Database<typeof schema>> {
   const database = await connectDatabase({ ...target, schema, logger });
   opened.push(database);
   return database;
@@ -71,19 +66,6 @@ describe("connectDatabase + migrate", () => {
     await exercise(await open({ url: await testDatabaseUrl("db") }));
   });
 
-  it("works on embedded PGlite, creating the data folder and keeping data across reopen", async () => {
-    const base = await mkdtemp(join(tmpdir(), "mercato-pglite-"));
-    dirs.push(base);
-    const dataDir = join(base, "nested", "data");
-    const first = await open({ dataDir });
-    await exercise(first);
-    await first.close();
-
-    const again = await open({ dataDir });
-    expect(await migrate(again, [eventsMigrations, migrations])).toBe(0);
-    expect(await again.db.select().from(widgets)).toHaveLength(2);
-  });
-
   it("applies each migration exactly once when replicas start together", async () => {
     const url = await testDatabaseUrl("db_race");
     const replicas = await Promise.all(Array.from({ length: 4 }, () => open({ url })));
@@ -100,7 +82,9 @@ describe("connectDatabase + migrate", () => {
     expect(await first.db.select().from(widgets)).toHaveLength(1);
   });
 
-  it("refuses to connect without a url or a data folder", async () => {
-    await expect(connectDatabase({ schema, logger })).rejects.toThrow(/url .* dataDir/);
+  it("refuses an empty url with a clear error", async () => {
+    await expect(connectDatabase({ url: "", schema, logger })).rejects.toThrow(
+      /url \(DATABASE_URL\) is empty/,
+    );
   });
 });

@@ -1,15 +1,13 @@
 import type { ExtractTablesWithRelations, SQL } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from "drizzle-orm/pg-core";
-import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import type { Logger } from "../log/index.js";
-import { openPglite } from "./pglite.js";
 
 /** A drizzle schema: the tables (and relations) a service declares in `src/db/schema.ts`. */
 export type DbSchema = Record<string, unknown>;
 
-/** The drizzle instance of a {@link Database}, the same type for postgres.js and PGlite. */
+/** The drizzle instance of a {@link Database}. */
 export type Db<S extends DbSchema = DbSchema> = PgDatabase<PgQueryResultHKT, S>;
 
 /** A drizzle transaction, as passed to {@link Database.transaction} callbacks. */
@@ -26,14 +24,14 @@ export type Tx<S extends DbSchema = DbSchema> = PgTransaction<
 // biome-ignore lint/suspicious/noExplicitAny: accepts a db or transaction whatever its schema
 export type SqlExecutor = PgDatabase<PgQueryResultHKT, any, any>;
 
-/** Which driver a {@link Database} runs on. */
-export type DatabaseDriver = "postgres" | "pglite";
+/** Which driver a {@link Database} runs on (recorded on database spans). */
+export type DatabaseDriver = "postgres";
 
 /** A connected database: drizzle plus the few driver-level operations drizzle does not cover. */
 export interface Database<S extends DbSchema = DbSchema> {
   /** The drizzle instance, typed by the schema given to {@link connectDatabase}. */
   readonly db: Db<S>;
-  /** `postgres` for a real server (postgres.js), `pglite` for the embedded one. */
+  /** Always `postgres` (postgres.js); recorded on database spans. */
   readonly driver: DatabaseDriver;
   /** Runs `fn` in a transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: Tx<S>) => Promise<T>): Promise<T>;
@@ -41,7 +39,7 @@ export interface Database<S extends DbSchema = DbSchema> {
   query<T extends Record<string, unknown>>(query: SQL, executor?: SqlExecutor): Promise<T[]>;
   /**
    * Subscribes to `NOTIFY` on `channel`. Notifications sent inside a transaction arrive after it commits,
-   * never for a rolled-back one. On a real server the subscription reconnects by itself.
+   * never for a rolled-back one. The subscription reconnects by itself.
    *
    * @returns a function that unsubscribes
    */
@@ -52,91 +50,60 @@ export interface Database<S extends DbSchema = DbSchema> {
 
 /** Options for {@link connectDatabase}. */
 export interface ConnectDatabaseOptions<S extends DbSchema> {
-  /** PostgreSQL URL (`DATABASE_URL`). When given, postgres.js connects to that server. */
-  readonly url?: string | undefined;
-  /**
-   * Folder of the embedded PGlite database, created when missing; used when `url` is absent.
-   * `memory://` keeps it in memory.
-   */
-  readonly dataDir?: string | undefined;
+  /** PostgreSQL URL (`DATABASE_URL`). */
+  readonly url: string;
   /** The drizzle schema (tables and relations). */
   readonly schema: S;
   readonly logger: Logger;
-  /** Most connections postgres.js opens to a real server; default 10. */
+  /** Most connections postgres.js opens; default 10. */
   readonly maxConnections?: number;
 }
 
-/**
- * Rows of a raw query, whichever driver ran it: postgres.js returns an array, PGlite `{ rows }`.
- */
+/** Rows of a raw query (drizzle returns postgres.js's result, an array of rows). */
 export async function queryRows<T extends Record<string, unknown>>(
   executor: SqlExecutor,
   query: SQL,
 ): Promise<T[]> {
   const result: unknown = await executor.execute(query);
-  if (Array.isArray(result)) return result as T[];
-  return ((result as { rows?: T[] }).rows ?? []) as T[];
+  return result as T[];
 }
 
 /**
- * Connects to PostgreSQL through postgres.js when `url` is given, otherwise opens (and creates) an
- * embedded PGlite database in `dataDir`. Both use drizzle with `casing: "snake_case"`.
+ * Connects to PostgreSQL at `url` through postgres.js, with drizzle using `casing: "snake_case"`.
  *
- * @throws when neither `url` nor `dataDir` is given, or the server cannot be reached
+ * @throws when `url` is empty or the server cannot be reached
  */
 export async function connectDatabase<S extends DbSchema>(
   options: ConnectDatabaseOptions<S>,
 ): Promise<Database<S>> {
-  const { url, dataDir, schema, logger } = options;
-  if (url !== undefined && url !== "") {
-    const client = postgres(url, {
-      max: options.maxConnections ?? 10,
-      onnotice: (notice) => logger.debug({ notice: notice.message }, "postgres notice"),
+  const { url, schema, logger } = options;
+  if (url === "") throw new Error("connectDatabase: url (DATABASE_URL) is empty");
+  const client = postgres(url, {
+    max: options.maxConnections ?? 10,
+    onnotice: (notice) => logger.debug({ notice: notice.message }, "postgres notice"),
+  });
+  try {
+    await client`select 1`;
+  } catch (err) {
+    await client.end({ timeout: 1 });
+    throw new Error(`cannot connect to PostgreSQL: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
     });
-    try {
-      await client`select 1`;
-    } catch (err) {
-      await client.end({ timeout: 1 });
-      throw new Error(`cannot connect to PostgreSQL: ${err instanceof Error ? err.message : String(err)}`, {
-        cause: err,
-      });
-    }
-    const db = drizzlePostgres(client, { schema, casing: "snake_case" }) as unknown as Db<S>;
-    logger.info({ driver: "postgres" }, "database connected");
-    let closed: Promise<void> | undefined;
-    return {
-      db,
-      driver: "postgres",
-      transaction: (fn) => db.transaction(fn),
-      query: (query, executor = db) => queryRows(executor, query),
-      async listen(channel, onNotify) {
-        const request = await client.listen(channel, (payload) => onNotify(payload));
-        return () => request.unlisten();
-      },
-      close() {
-        closed ??= client.end({ timeout: 5 });
-        return closed;
-      },
-    };
   }
-  if (dataDir === undefined || dataDir === "") {
-    throw new Error("connectDatabase: give either url (a PostgreSQL server) or dataDir (embedded PGlite)");
-  }
-  const client = await openPglite(dataDir);
-  const db = drizzlePglite(client, { schema, casing: "snake_case" }) as unknown as Db<S>;
-  logger.info({ driver: "pglite", dataDir }, "database opened");
+  const db = drizzlePostgres(client, { schema, casing: "snake_case" }) as unknown as Db<S>;
+  logger.info({ driver: "postgres" }, "database connected");
   let closed: Promise<void> | undefined;
   return {
     db,
-    driver: "pglite",
+    driver: "postgres",
     transaction: (fn) => db.transaction(fn),
     query: (query, executor = db) => queryRows(executor, query),
     async listen(channel, onNotify) {
-      const unsubscribe = await client.listen(channel, onNotify);
-      return () => unsubscribe();
+      const request = await client.listen(channel, (payload) => onNotify(payload));
+      return () => request.unlisten();
     },
     close() {
-      closed ??= client.closed ? Promise.resolve() : client.close();
+      closed ??= client.end({ timeout: 5 });
       return closed;
     },
   };

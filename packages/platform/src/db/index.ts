@@ -1,5 +1,5 @@
 /**
- * Persistence: drizzle over postgres.js (a real PostgreSQL server) or embedded PGlite, and a migrator
+ * Persistence: drizzle over postgres.js (a PostgreSQL server), and a migrator
  * that is safe when several replicas start at once.
  */
 export {

@@ -1,6 +1,3 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { testDatabaseUrl, testNatsUrl, uniqueName, waitFor } from "@mercato/testing";
 import { context, ROOT_CONTEXT, TraceFlags, trace } from "@opentelemetry/api";
 import { sql } from "drizzle-orm";
@@ -145,7 +142,7 @@ describe("startConsumer", () => {
     await consumer.stop();
   }, 30_000);
 
-  it("runs the handler in the producer's trace and request id, end to end through the outbox (PGlite consumer)", async () => {
+  it("runs the handler in the producer's trace and request id, end to end through the outbox (consumer on its own database)", async () => {
     const { stream, subjects } = await freshStream(nc, "traced");
     const relay = await startOutboxRelay({
       database,
@@ -154,9 +151,7 @@ describe("startConsumer", () => {
       pollIntervalMs: 200,
     });
     cleanups.push(() => relay.stop());
-    const dir = await mkdtemp(join(tmpdir(), "mercato-consumer-pglite-"));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const consumerDb = await eventsDatabase({ dataDir: dir });
+    const consumerDb = await eventsDatabase({ url: await testDatabaseUrl("events_traced_consumer") });
     cleanups.push(() => consumerDb.close());
 
     const seen: {

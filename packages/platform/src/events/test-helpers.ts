@@ -23,7 +23,7 @@ export async function freshStream(
 }
 
 /** Opens a database with the outbox and inbox tables. */
-export async function eventsDatabase(target: { url: string } | { dataDir: string }): Promise<Database> {
+export async function eventsDatabase(target: { url: string }): Promise<Database> {
   const database = await connectDatabase({ ...target, schema: {}, logger: testLogger });
   await migrate(database, [eventsMigrations]);
   return database;

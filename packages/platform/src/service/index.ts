@@ -95,8 +95,8 @@ async function ensureStreamsWhenReachable(
 }
 
 /**
- * Starts a service the one way every Mercato service starts: telemetry, logger, database (PostgreSQL
- * or embedded PGlite) with migrations, NATS with its streams provisioned, the outbox relay, the gRPC
+ * Starts a service the one way every Mercato service starts: telemetry, logger, PostgreSQL with
+ * migrations, NATS with its streams provisioned, the outbox relay, the gRPC
  * server with health, reflection and the admin port, then the service's background work.
  * Tests call it with their own config (port 0, a test database); `main.ts` adds signal handling via
  * {@link stopOnSignals}.
@@ -110,7 +110,6 @@ export async function runService<S extends DbSchema, C extends BaseConfig>(
 
   const database = await connectDatabase({
     url: config.databaseUrl,
-    dataDir: config.dataDir,
     schema: spec.schema,
     logger,
   });

@@ -63,8 +63,8 @@ export interface PaymentProvider {
    *
    * Capture, void and refund are called inside the transaction that holds the payment's row lock;
    * `tx` is that transaction, for an adapter that keeps its books in the payment database (the test
-   * provider: with embedded PGlite, a second connection would wait for this one forever). A remote
-   * adapter ignores it.
+   * provider: it joins the lock holder's transaction instead of waiting on a second connection). A
+   * remote adapter ignores it.
    */
   capture(authorization: ProviderAuthorizationRef, amountMinor: bigint, tx?: SqlExecutor): Promise<void>;
   /** Releases an authorization, approved or still being decided. Idempotent. */
