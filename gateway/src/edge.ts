@@ -638,6 +638,19 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
     } finally {
       callTrace?.end(code);
       observe(route, code, started);
+      // The access line that joins the edge's logs to the services' (same request and trace id).
+      if (logger.isLevelEnabled("debug")) {
+        const traceparent = callTrace?.traceparent;
+        logger.debug(
+          {
+            requestId,
+            method: route?.path,
+            code: connectCodeNames[code] ?? "ok",
+            ...(traceparent ? { traceId: traceparent.slice(3, 35), spanId: traceparent.slice(36, 52) } : {}),
+          },
+          "call",
+        );
+      }
     }
   };
 

@@ -17,6 +17,13 @@ export {
 export { bundlePath, ensureBundle, nodeMemoryFlags, serviceCommand } from "./launch.js";
 export { freePort, uniqueName } from "./names.js";
 export { MIN_NATS_SERVER_VERSION, type NatsServer, type StartNatsOptions, startNats } from "./nats.js";
+export {
+  type CollectedSpan,
+  type OtlpCollector,
+  OtlpSpanKind,
+  parseOtlpTraces,
+  startOtlpCollector,
+} from "./otlp-collector.js";
 export { type PostgresServer, type StartPostgresOptions, startPostgres } from "./postgres.js";
 export { type SpawnedProcess, type SpawnProcessOptions, spawnProcess } from "./process.js";
 export { startTcpProxy, type TcpProxy } from "./proxy.js";

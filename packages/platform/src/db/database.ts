@@ -3,6 +3,7 @@ import type { PgDatabase, PgQueryResultHKT, PgTransaction } from "drizzle-orm/pg
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import type { Logger } from "../log/index.js";
+import { tracedTransaction } from "./tracing.js";
 
 /** A drizzle schema: the tables (and relations) a service declares in `src/db/schema.ts`. */
 export type DbSchema = Record<string, unknown>;
@@ -96,7 +97,7 @@ export async function connectDatabase<S extends DbSchema>(
   return {
     db,
     driver: "postgres",
-    transaction: (fn) => db.transaction(fn),
+    transaction: (fn) => tracedTransaction(() => db.transaction(fn)),
     query: (query, executor = db) => queryRows(executor, query),
     async listen(channel, onNotify) {
       const request = await client.listen(channel, (payload) => onNotify(payload));

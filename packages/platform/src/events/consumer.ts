@@ -5,7 +5,7 @@ import { type ConsumerMessages, type JetStreamClient, type JsMsg, headers as nat
 import { runWithContext } from "../context/index.js";
 import type { Database, DbSchema, SqlExecutor, Tx } from "../db/index.js";
 import type { Logger } from "../log/index.js";
-import { consumerLag, eventsConsumed, eventsRedelivered } from "../metrics/index.js";
+import { consumerLag, eventsConsumed, eventsDeadLettered, eventsRedelivered } from "../metrics/index.js";
 import { decodeEvent } from "./codec.js";
 import {
   contextFromHeaders,
@@ -123,6 +123,9 @@ export async function startConsumer<S extends DbSchema>(
     description: `mercato consumer ${durable}`,
   });
   const consumer = await js.consumers.get(stream, durable);
+  // Series exist from the start, so alerts and dashboards see 0 rather than nothing.
+  eventsRedelivered.inc({ consumer: durable }, 0);
+  eventsDeadLettered.inc({ consumer: durable }, 0);
 
   function delayAfter(attempt: number): number {
     return backoffMs[Math.min(attempt, backoffMs.length) - 1] ?? 0;
@@ -139,7 +142,7 @@ export async function startConsumer<S extends DbSchema>(
     h.set(DLQ_HEADERS.deliveries, String(msg.info.deliveryCount));
     await js.publish(deadLetterSubject, msg.data, { msgID: `${durable}:${event.id}`, headers: h });
     msg.term(`dead-lettered: ${error.slice(0, 200)}`);
-    eventsConsumed.inc({ consumer: durable, outcome: "dead_lettered" });
+    eventsDeadLettered.inc({ consumer: durable });
     log.error(
       { eventId: event.id, subject: msg.subject, deliveries: msg.info.deliveryCount, error },
       "event dead-lettered",
@@ -203,6 +206,11 @@ export async function startConsumer<S extends DbSchema>(
             msg.ack();
             eventsConsumed.inc({ consumer: durable, outcome });
             if (outcome === "duplicate") log.debug({ eventId: id }, "duplicate event skipped");
+            else
+              log.info(
+                { eventId: id, subject: msg.subject, attempt: event.deliveryCount },
+                "event processed",
+              );
           } catch (err) {
             span.recordException(err instanceof Error ? err : new Error(String(err)));
             span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(err) });
@@ -255,12 +263,14 @@ export async function startConsumer<S extends DbSchema>(
     }
   }
 
-  const lagTimer = setInterval(() => {
+  const sampleLag = () => {
     consumer
       .info()
-      .then((info) => consumerLag.set({ consumer: durable }, info.num_pending))
+      .then((info) => consumerLag.set({ consumer: durable }, info.num_pending + info.num_ack_pending))
       .catch((err: unknown) => log.debug({ err }, "consumer lag sample failed"));
-  }, options.lagIntervalMs ?? 5000);
+  };
+  sampleLag();
+  const lagTimer = setInterval(sampleLag, options.lagIntervalMs ?? 5000);
   lagTimer.unref();
 
   const running = run();

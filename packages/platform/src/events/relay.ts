@@ -1,9 +1,13 @@
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { type SQL, sql } from "drizzle-orm";
 import { type JetStreamClient, headers as natsHeaders } from "nats";
 import type { Database, DbSchema, SqlExecutor } from "../db/index.js";
 import type { Logger } from "../log/index.js";
-import { outboxBacklog, outboxPublished } from "../metrics/index.js";
+import { outboxBacklog, outboxOldestAge, outboxPublished } from "../metrics/index.js";
+import { contextFromHeaders, TRACEPARENT_HEADER, traceHeaders } from "./headers.js";
 import { OUTBOX_CHANNEL } from "./outbox.js";
+
+const tracer = trace.getTracer("@mercato/platform/events");
 
 /** Options for {@link startOutboxRelay}. */
 export interface OutboxRelayOptions<S extends DbSchema> {
@@ -116,24 +120,48 @@ export async function startOutboxRelay<S extends DbSchema>(
   async function sampleBacklog(): Promise<void> {
     if (Date.now() - lastBacklogAt < pollIntervalMs) return;
     lastBacklogAt = Date.now();
-    const [row] = await database.query<{ n: number }>(
-      sql`select count(*)::int as n from outbox where published_at is null`,
+    const [row] = await database.query<{ n: number; age: number | string | null }>(
+      sql`select count(*)::int as n, extract(epoch from now() - min(created_at))::float8 as age
+          from outbox where published_at is null`,
     );
     outboxBacklog.set(Number(row?.n ?? 0));
+    outboxOldestAge.set(Math.max(0, Number(row?.age ?? 0)));
   }
 
   async function publishChain(chain: readonly OutboxRow[], published: string[]): Promise<Error | undefined> {
     for (const row of chain) {
       const stored =
         typeof row.headers === "string" ? (JSON.parse(row.headers) as Record<string, string>) : row.headers;
+      // The publish span continues the trace of the transaction that wrote the event, and consumers
+      // continue from the publish span.
+      const span = tracer.startSpan(
+        `${row.subject} publish`,
+        {
+          kind: SpanKind.PRODUCER,
+          attributes: {
+            "messaging.system": "nats",
+            "messaging.operation.type": "send",
+            "messaging.destination.name": row.subject,
+            "messaging.message.id": row.id,
+          },
+        },
+        contextFromHeaders(stored ?? {}),
+      );
       const h = natsHeaders();
       for (const [k, v] of Object.entries(stored ?? {})) h.set(k, v);
+      const traceparent = traceHeaders(trace.setSpan(ROOT_CONTEXT, span))[TRACEPARENT_HEADER];
+      if (traceparent !== undefined) h.set(TRACEPARENT_HEADER, traceparent);
       try {
         await js.publish(row.subject, row.payload, { msgID: row.id, headers: h, timeout: publishTimeoutMs });
         published.push(row.id);
       } catch (err) {
+        const error = err instanceof Error ? err : new Error(String(err));
+        span.recordException(error);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
         // Later events of this aggregate must wait until this one is in the stream.
-        return err instanceof Error ? err : new Error(String(err));
+        return error;
+      } finally {
+        span.end();
       }
     }
     return undefined;

@@ -4,6 +4,14 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 export const metricsRegistry = new Registry();
 collectDefaultMetrics({ register: metricsRegistry });
 
+/**
+ * Labels every series of this process with `service` (identity, order, gateway, …), so dashboards
+ * and alerts group by service whatever labels the scraper adds. Call once at start-up.
+ */
+export function labelMetricsWithService(service: string): void {
+  metricsRegistry.setDefaultLabels({ service });
+}
+
 const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 function once<T>(name: string, make: () => T): T {
@@ -71,6 +79,17 @@ export const outboxBacklog = once(
     }),
 );
 
+/** Age of the oldest unpublished outbox row (0 when the backlog is empty): a stuck relay shows here first. */
+export const outboxOldestAge = once(
+  "mercato_outbox_oldest_age_seconds",
+  () =>
+    new Gauge({
+      name: "mercato_outbox_oldest_age_seconds",
+      help: "Age in seconds of the oldest outbox row not yet published (0 when none)",
+      registers: [metricsRegistry],
+    }),
+);
+
 /** Events published by the outbox relay. */
 export const outboxPublished = once(
   "mercato_outbox_published_total",
@@ -82,7 +101,7 @@ export const outboxPublished = once(
     }),
 );
 
-/** Consumed events by consumer and outcome (processed, duplicate, failed, dead_lettered). */
+/** Consumed events by consumer and outcome (processed, duplicate, failed); dead letters count in {@link eventsDeadLettered}. */
 export const eventsConsumed = once(
   "mercato_events_consumed_total",
   () =>
@@ -106,26 +125,81 @@ export const eventsRedelivered = once(
     }),
 );
 
-/** Pending messages per durable consumer (lag), sampled periodically. */
-export const consumerLag = once(
-  "mercato_consumer_lag",
+/** Events moved to the dead-letter stream after their last failed delivery. */
+export const eventsDeadLettered = once(
+  "mercato_events_dead_lettered_total",
   () =>
-    new Gauge({
-      name: "mercato_consumer_lag",
-      help: "Messages in the stream not yet delivered to the consumer",
+    new Counter({
+      name: "mercato_events_dead_lettered_total",
+      help: "Events a consumer gave up on and published to the dead-letter stream",
       labelNames: ["consumer"] as const,
       registers: [metricsRegistry],
     }),
 );
 
-/** Saga outcomes (completed, compensated, failed) by saga type. */
+/** Messages a durable consumer has not finished (not yet delivered, or delivered and not acked), sampled periodically. */
+export const consumerLag = once(
+  "mercato_consumer_lag",
+  () =>
+    new Gauge({
+      name: "mercato_consumer_lag",
+      help: "Messages not yet delivered to the consumer plus those delivered and awaiting ack",
+      labelNames: ["consumer"] as const,
+      registers: [metricsRegistry],
+    }),
+);
+
+/**
+ * Finished sagas by type, outcome (completed, compensated) and reason (`none` when completed; a short
+ * class such as `payment_declined` otherwise: see {@link reasonLabel}).
+ */
 export const sagaOutcomes = once(
   "mercato_saga_outcomes_total",
   () =>
     new Counter({
       name: "mercato_saga_outcomes_total",
-      help: "Finished sagas by type and outcome",
-      labelNames: ["saga", "outcome"] as const,
+      help: "Finished sagas by type, outcome and reason class",
+      labelNames: ["saga", "outcome", "reason"] as const,
       registers: [metricsRegistry],
     }),
 );
+
+/** Sagas started and not yet terminal (running or compensating), sampled periodically. */
+export const sagasUnfinished = once(
+  "mercato_sagas_unfinished",
+  () =>
+    new Gauge({
+      name: "mercato_sagas_unfinished",
+      help: "Sagas not yet in a terminal state, by saga type",
+      labelNames: ["saga"] as const,
+      registers: [metricsRegistry],
+    }),
+);
+
+/** Age of the oldest saga not yet terminal (0 when none): a saga stuck mid-way shows here. */
+export const sagaOldestUnfinishedAge = once(
+  "mercato_saga_oldest_unfinished_age_seconds",
+  () =>
+    new Gauge({
+      name: "mercato_saga_oldest_unfinished_age_seconds",
+      help: "Age in seconds of the oldest saga not yet terminal, by saga type (0 when none)",
+      labelNames: ["saga"] as const,
+      registers: [metricsRegistry],
+    }),
+);
+
+/**
+ * A bounded metric label for a free-text reason: the part before the first `:` or `(` (reasons are
+ * written "<fixed class>: <details>"), lower-cased, words joined by `_`, at most 40 characters;
+ * `none` when empty. Keeps label cardinality small whatever the details say.
+ */
+export function reasonLabel(reason: string | undefined): string {
+  const head = (reason ?? "").split(/[:(]/, 1)[0] ?? "";
+  const label = head
+    .trim()
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "_")
+    .replace(/^_+|_+$/g, "")
+    .slice(0, 40);
+  return label === "" ? "none" : label;
+}

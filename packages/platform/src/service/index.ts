@@ -13,6 +13,7 @@ import {
 } from "../events/index.js";
 import { createGrpcServer, type ServiceRegistration } from "../grpc/index.js";
 import { createLogger, type Logger } from "../log/index.js";
+import { labelMetricsWithService } from "../metrics/index.js";
 import { startTelemetry } from "../telemetry/index.js";
 
 /** The shared settings every service config has (see `serviceSettings`). */
@@ -106,6 +107,7 @@ export async function runService<S extends DbSchema, C extends BaseConfig>(
 ): Promise<RunningService<S>> {
   const { config } = spec;
   startTelemetry({ serviceName: config.serviceName, otlpEndpoint: config.otlpEndpoint });
+  labelMetricsWithService(config.serviceName);
   const logger = spec.logger ?? createLogger({ service: config.serviceName, level: config.logLevel });
 
   const database = await connectDatabase({

@@ -2,6 +2,9 @@ import {
   type Context,
   context,
   propagation,
+  ROOT_CONTEXT,
+  type SpanOptions,
+  SpanStatusCode,
   type TextMapGetter,
   type TextMapSetter,
   trace,
@@ -17,6 +20,7 @@ import {
   ParentBasedSampler,
   type SpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
+import { currentContext, runWithContext } from "../context/index.js";
 
 /** Options for {@link startTelemetry}. */
 export interface TelemetrySettings {
@@ -87,4 +91,54 @@ export function injectTraceContext(from: Context = context.active()): Carrier {
 /** Reads `traceparent`/`tracestate` from a carrier into a context derived from the active one. */
 export function extractTraceContext(carrier: Carrier): Context {
   return propagation.extract(context.active(), carrier, getter);
+}
+
+const ORIGIN_REQUEST_ID = "x-request-id";
+
+/**
+ * The current request id and trace context as a small string map, to store with work that goes on
+ * after the call returns (a saga row), so that work can later run as part of the same request.
+ */
+export function captureOrigin(): Carrier {
+  const origin = injectTraceContext();
+  const requestId = currentContext()?.requestId;
+  if (requestId !== undefined) origin[ORIGIN_REQUEST_ID] = requestId;
+  return origin;
+}
+
+/**
+ * Runs `fn` with the request id and trace context of an `origin` from {@link captureOrigin}: its
+ * logs carry that request id and its spans join that trace. Without an origin (older rows) it runs
+ * under `fallbackRequestId` in a new trace.
+ */
+export function runInOrigin<T>(
+  origin: Readonly<Carrier> | null | undefined,
+  fallbackRequestId: string,
+  fn: () => T,
+): T {
+  const carrier = { ...origin };
+  const parent = propagation.extract(ROOT_CONTEXT, carrier, getter);
+  return runWithContext({ requestId: carrier[ORIGIN_REQUEST_ID] ?? fallbackRequestId }, () =>
+    context.with(parent, fn),
+  );
+}
+
+const tracer = trace.getTracer("@mercato/platform");
+
+/**
+ * Runs `fn` in an active span named `name` (kind INTERNAL unless `options` say otherwise) that ends
+ * when `fn` settles; a rejection is recorded on the span, marked as an error, and rethrown.
+ */
+export function withSpan<T>(name: string, options: SpanOptions, fn: () => Promise<T>): Promise<T> {
+  return tracer.startActiveSpan(name, options, async (span) => {
+    try {
+      return await fn();
+    } catch (error) {
+      span.recordException(error instanceof Error ? error : new Error(String(error)));
+      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : "" });
+      throw error;
+    } finally {
+      span.end();
+    }
+  });
 }

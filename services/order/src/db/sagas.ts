@@ -287,3 +287,15 @@ export async function sagaTimeline(
 ): Promise<(typeof sagaSteps.$inferSelect)[]> {
   return executor.select().from(sagaSteps).where(eq(sagaSteps.sagaId, sagaId)).orderBy(sagaSteps.id);
 }
+
+/** How many sagas are not terminal yet, and the age in seconds of the oldest (0 when none). */
+export async function unfinishedSagas(
+  executor: SqlExecutor,
+): Promise<{ count: number; oldestAgeSeconds: number }> {
+  const [row] = await queryRows<{ n: number; age: number | string | null }>(
+    executor,
+    sql`select count(*)::int as n, extract(epoch from now() - min(created_at))::float8 as age
+          from sagas where state in (${SagaState.RUNNING}, ${SagaState.COMPENSATING})`,
+  );
+  return { count: Number(row?.n ?? 0), oldestAgeSeconds: Math.max(0, Number(row?.age ?? 0)) };
+}

@@ -170,6 +170,12 @@ export const sagas = pgTable(
     cancelRequested: boolean().notNull().default(false),
     /** Why the saga compensates: the order's cancel reason. */
     reason: text().notNull().default(""),
+    /**
+     * The request id and W3C trace context of the PlaceOrder call that started the saga, so its
+     * steps, wherever and whenever they run, log and trace as part of that request. Null in rows
+     * written before it existed.
+     */
+    origin: jsonb().$type<Record<string, string>>(),
     lastError: text(),
     createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp({ withTimezone: true }).notNull().defaultNow(),

@@ -18,6 +18,7 @@ import {
 } from "@mercato/platform/errors";
 import type { HandlerContext, ServiceHandlers } from "@mercato/platform/grpc";
 import type { Logger } from "@mercato/platform/log";
+import { captureOrigin } from "@mercato/platform/telemetry";
 import { AddressSchema } from "@mercato/sdk/gen/mercato/common/v1/address_pb";
 import {
   type Order,
@@ -27,8 +28,8 @@ import {
   OrderStatus,
   SagaState,
   SagaStep,
-} from "@mercato/sdk/gen/mercato/order/v1/order_pb";
   SagaStepOutcome,
+} from "@mercato/sdk/gen/mercato/order/v1/order_pb";
 import { uuidv7 } from "uuidv7";
 import type { CatalogClient } from "../clients/catalog.js";
 import { appendEvents, encodeEvent, loadEvents, loadOrder } from "../db/event-store.js";
@@ -139,7 +140,6 @@ function decodeCursor(token: string): { createdAt: Date; orderId: string } {
 export function createOrderHandlers(deps: OrderHandlerDeps): ServiceHandlers<typeof OrderService> {
   const { database, catalog, saga } = deps;
 
-  /** The order as its owner (or an admin) may see it; NOT_FOUND for anyone else. */
   /** One page of a user's orders, or of every user's when `userId` is undefined. */
   const pageOfOrders = async (
     userId: string | undefined,
@@ -163,6 +163,7 @@ export function createOrderHandlers(deps: OrderHandlerDeps): ServiceHandlers<typ
     };
   };
 
+  /** The order as its owner (or an admin) may see it; NOT_FOUND for anyone else. */
   const visibleOrder = async (orderId: string, ctx: HandlerContext): Promise<OrderRecord> => {
     requireOrderId(orderId);
     const who = caller(ctx);
@@ -259,6 +260,8 @@ export function createOrderHandlers(deps: OrderHandlerDeps): ServiceHandlers<typ
       if (orderTotal(lines) > (1n << 63n) - 1n) {
         throw invalidArgument([{ field: "lines", description: "the order total is too large" }]);
       }
+      // The saga's steps run later, maybe on another replica, as part of this call's request and trace.
+      const origin = captureOrigin();
       const stored = await database.transaction(async (tx) => {
         const claimed = await claimRequest(tx, {
           userId,
@@ -278,6 +281,7 @@ export function createOrderHandlers(deps: OrderHandlerDeps): ServiceHandlers<typ
           currencyCode: state.currencyCode,
           amountMinor: state.totalMinor,
           lines: state.lines.map((line) => ({ sku: line.sku, quantity: line.quantity })),
+          origin,
           ...initialFacts,
         });
         return true;

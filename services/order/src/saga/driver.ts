@@ -5,10 +5,15 @@
  * crashed driver's sagas are taken over once its leases expire, so every unfinished saga resumes.
  */
 import { hostname } from "node:os";
-import { runWithContext } from "@mercato/platform/context";
 import type { Database, SqlExecutor } from "@mercato/platform/db";
 import type { Logger } from "@mercato/platform/log";
-import { sagaOutcomes } from "@mercato/platform/metrics";
+import {
+  reasonLabel,
+  sagaOldestUnfinishedAge,
+  sagaOutcomes,
+  sagasUnfinished,
+} from "@mercato/platform/metrics";
+import { runInOrigin, withSpan } from "@mercato/platform/telemetry";
 import { uuidv7 } from "uuidv7";
 import type { InventoryClient } from "../clients/inventory.js";
 import type { PaymentClient } from "../clients/payment.js";
@@ -24,6 +29,7 @@ import {
   renewLeases,
   type SagaRow,
   type StepLogState,
+  unfinishedSagas,
   writeTransition,
 } from "../db/sagas.js";
 import { decideCancel, decideConfirm, OrderRuleError } from "../domain/order.js";
@@ -197,11 +203,20 @@ export function startSagaDriver(options: SagaDriverOptions): SagaDriver {
           return;
         }
         if (halted) return;
-        const next = await step(row);
+        const current = row;
+        const next = await withSpan(
+          `saga ${stepLabel(current.step)}`,
+          { attributes: { "mercato.saga.id": current.sagaId, "mercato.saga.attempt": current.attempts + 1 } },
+          () => step(current),
+        );
         row = next.row;
         if (next.finished) {
           const outcome = row.state === SagaState.COMPLETED ? "completed" : "compensated";
-          sagaOutcomes.inc({ saga: "place_order", outcome });
+          sagaOutcomes.inc({
+            saga: "place_order",
+            outcome,
+            reason: outcome === "completed" ? "none" : reasonLabel(row.reason),
+          });
           log.info(
             { sagaId: row.sagaId, orderId: row.orderId, outcome, reason: row.reason || undefined },
             "saga finished",
@@ -225,7 +240,7 @@ export function startSagaDriver(options: SagaDriverOptions): SagaDriver {
   };
 
   const launch = (row: SagaRow) => {
-    const task = runWithContext({ requestId: `saga:${row.sagaId}` }, () => drive(row)).finally(() => {
+    const task = runInOrigin(row.origin, `saga:${row.sagaId}`, () => drive(row)).finally(() => {
       running.delete(row.sagaId);
       notifyFinished(row.sagaId);
       wake();
@@ -243,6 +258,19 @@ export function startSagaDriver(options: SagaDriverOptions): SagaDriver {
     Math.max(50, Math.floor(leaseMs / 3)),
   );
   heartbeat.unref();
+
+  const sampleUnfinished = () => {
+    unfinishedSagas(database.db).then(
+      ({ count, oldestAgeSeconds }) => {
+        sagasUnfinished.set({ saga: "place_order" }, count);
+        sagaOldestUnfinishedAge.set({ saga: "place_order" }, oldestAgeSeconds);
+      },
+      (error: unknown) => log.debug({ err: error }, "sampling unfinished sagas failed"),
+    );
+  };
+  sampleUnfinished();
+  const sampler = setInterval(sampleUnfinished, 5_000);
+  sampler.unref();
 
   const loop = (async () => {
     while (!stopped && !halted) {
@@ -298,6 +326,7 @@ export function startSagaDriver(options: SagaDriverOptions): SagaDriver {
       if (stopped) return;
       stopped = true;
       clearInterval(heartbeat);
+      clearInterval(sampler);
       wakeUp?.();
       await loop;
       const ids = [...running.keys()];
@@ -311,6 +340,7 @@ export function startSagaDriver(options: SagaDriverOptions): SagaDriver {
     halt() {
       halted = true;
       clearInterval(heartbeat);
+      clearInterval(sampler);
       wakeUp?.();
     },
   };

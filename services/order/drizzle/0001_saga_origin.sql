@@ -1,0 +1,1 @@
+ALTER TABLE "sagas" ADD COLUMN "origin" jsonb;
