@@ -32,6 +32,8 @@ export interface E2eSystemOptions {
   readonly serviceEnv?: SystemOptions["serviceEnv"];
   /** Abort each `call` after this long (default: no limit); the call then rejects. */
   readonly requestTimeoutMs?: number;
+  /** Processes per service and of the gateway (default one each). */
+  readonly replicas?: SystemOptions["replicas"];
 }
 
 /** A whole Mercato started for one test file, with a plain-HTTP client for its edge. */
@@ -77,6 +79,7 @@ export async function startE2eSystem(options: E2eSystemOptions = {}): Promise<E2
       },
     },
     readyTimeoutMs: 60_000,
+    ...(options.replicas ? { replicas: options.replicas } : {}),
   });
   const url = system.gatewayUrl!;
   const call: E2eSystem["call"] = async (path, body, token, headers = {}) => {

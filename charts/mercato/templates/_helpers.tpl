@@ -132,6 +132,12 @@ seccompProfile:
   value: "0.0.0.0"
 - name: PORT
   value: {{ $s.grpcPort | quote }}
+{{- /* Rate limits are per replica (limit / GATEWAY_REPLICAS, docs/decisions.md): the count that shares
+them is the fixed replica count, or the HPA's floor, unless rateLimitReplicas pins it. */}}
+- name: GATEWAY_REPLICAS
+  value: {{ $s.rateLimitReplicas | default ($s.autoscaling.enabled | ternary $s.autoscaling.minReplicas $s.replicas) | quote }}
+- name: TRUSTED_PROXY_HOPS
+  value: {{ (eq (toString $s.trustedProxyHops) "") | ternary (.root.Values.istio.enabled | ternary 1 0) $s.trustedProxyHops | quote }}
 {{- end }}
 - name: ADMIN_PORT
   value: {{ $s.adminPort | quote }}

@@ -215,7 +215,18 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
   }
 
   const replicaCount = (component: SystemComponent) => options.replicas?.[component] ?? 1;
-  const gatewayPort = options.fixedPorts ? (options.gatewayPort ?? 8080) : await freePort();
+  // freePort can hand out a port twice when asked many times in a row: keep this system's distinct.
+  const taken = new Set<number>();
+  const distinctFreePort = async (): Promise<number> => {
+    for (;;) {
+      const port = await freePort();
+      if (!taken.has(port)) {
+        taken.add(port);
+        return port;
+      }
+    }
+  };
+  const gatewayPort = options.fixedPorts ? (options.gatewayPort ?? 8080) : await distinctFreePort();
   /** Every process to run: its component and ports, by process name. */
   const instances = new Map<string, { component: SystemComponent; grpc: number; admin: number }>();
   const components: SystemComponent[] = withGateway ? [...services, "gateway"] : [...services];
@@ -228,10 +239,10 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
       let admin: number;
       if (component === "gateway" && count === 1) {
         grpc = gatewayPort;
-        admin = options.fixedPorts ? 9080 : await freePort();
+        admin = options.fixedPorts ? 9080 : await distinctFreePort();
       } else if (!options.fixedPorts) {
-        grpc = await freePort();
-        admin = await freePort();
+        grpc = await distinctFreePort();
+        admin = await distinctFreePort();
       } else if (component === "gateway") {
         grpc = gatewayPort + replica;
         admin = 9080 - replica;
