@@ -14,7 +14,7 @@ export {
   type StreamMessage,
   withDatabase,
 } from "./inspect.js";
-export { bundlePath, ensureBundle, nodeMemoryFlags, serviceCommand } from "./launch.js";
+export { bundlePath, ensureBundle, mallocEnvironment, nodeMemoryFlags, serviceCommand } from "./launch.js";
 export { freePort, uniqueName } from "./names.js";
 export { MIN_NATS_SERVER_VERSION, type NatsServer, type StartNatsOptions, startNats } from "./nats.js";
 export {
