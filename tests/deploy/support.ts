@@ -139,12 +139,15 @@ export function find(objects: readonly K8sObject[], kind: string, name: string):
 /** Module that holds the model class for an apiVersion/kind, or undefined when none is known. */
 export function modelModule(apiVersion: string, kind: string): string {
   if (apiVersion.includes(".istio.io/")) return `@kubernetes-models/istio/${apiVersion}/${kind}`;
+  if (apiVersion.startsWith("monitoring.coreos.com/"))
+    return `@kubernetes-models/prometheus-operator/${apiVersion}/${kind}`;
   return `kubernetes-models/${apiVersion}/${kind}`;
 }
 
 /**
  * Validates an object against its schema (kubernetes-models for Kubernetes 1.33,
- * @kubernetes-models/istio for Istio); throws with the schema errors.
+ * @kubernetes-models/istio for Istio, @kubernetes-models/prometheus-operator for its CRDs); throws
+ * with the schema errors.
  */
 export async function validateObject(obj: K8sObject): Promise<void> {
   const specifier = modelModule(obj.apiVersion, obj.kind);

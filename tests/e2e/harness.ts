@@ -34,6 +34,8 @@ export interface E2eSystemOptions {
   readonly requestTimeoutMs?: number;
   /** Processes per service and of the gateway (default one each). */
   readonly replicas?: SystemOptions["replicas"];
+  /** Called with every output line of every process (e.g. to collect the logs). */
+  readonly onOutput?: SystemOptions["onOutput"];
 }
 
 /** A whole Mercato started for one test file, with a plain-HTTP client for its edge. */
@@ -79,6 +81,7 @@ export async function startE2eSystem(options: E2eSystemOptions = {}): Promise<E2
       },
     },
     readyTimeoutMs: 60_000,
+    ...(options.onOutput ? { onOutput: options.onOutput } : {}),
     ...(options.replicas ? { replicas: options.replicas } : {}),
   });
   const url = system.gatewayUrl!;
