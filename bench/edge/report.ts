@@ -1,7 +1,10 @@
 /**
- * The edge benchmark's report: Markdown tables, hand-made SVG line charts and the raw figures as JSON.
+ * The edge benchmark's section of the report: its figures, targets, Markdown tables and charts.
  */
-import type { LoadResult } from "./load.js";
+import type { LoadResult } from "../lib/load.js";
+import { atLeast, atMost, type TargetCheck } from "../lib/report.js";
+import { fmt, fmtSpread, type Spread, spread } from "../lib/stats.js";
+import { lineChart } from "../lib/svg.js";
 import type { ProfileSummary } from "./profile.js";
 
 export const targets = ["direct", "edge", "grpc-gateway"] as const;
@@ -37,14 +40,6 @@ export interface RateSample {
   readonly result: LoadResult;
 }
 
-export interface Environment {
-  readonly date: string;
-  readonly commit: string;
-  readonly dirty: boolean;
-  readonly machine: Record<string, string>;
-  readonly versions: Record<string, string>;
-}
-
 export interface Plan {
   readonly quick: boolean;
   readonly durationS: number;
@@ -57,7 +52,6 @@ export interface Plan {
 }
 
 export interface BenchData {
-  readonly environment: Environment;
   readonly plan: Plan;
   readonly sanity: readonly string[];
   readonly sweep: readonly SweepSample[];
@@ -68,40 +62,10 @@ export interface BenchData {
   readonly rate: readonly RateSample[];
   readonly profile: ProfileSummary | undefined;
   readonly profileNote: string | undefined;
-  readonly elapsedS: number;
-}
-
-/** Median, minimum and maximum. */
-export interface Spread {
-  readonly median: number;
-  readonly min: number;
-  readonly max: number;
-  readonly n: number;
-}
-
-export function spread(values: readonly number[]): Spread {
-  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
-  const n = sorted.length;
-  if (n === 0) return { median: Number.NaN, min: Number.NaN, max: Number.NaN, n: 0 };
-  const mid = Math.floor(n / 2);
-  const median =
-    n % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-  return { median, min: sorted[0] as number, max: sorted[n - 1] as number, n };
 }
 
 export const throughputTarget = 0.8;
 export const latencyTarget = 1.5;
-
-function fmt(value: number, digits = 0): string {
-  if (!Number.isFinite(value)) return "–";
-  return value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-
-function fmtSpread(s: Spread, digits = 0): string {
-  if (s.n === 0) return "–";
-  if (s.n === 1) return fmt(s.median, digits);
-  return `${fmt(s.median, digits)} (${fmt(s.min, digits)}–${fmt(s.max, digits)})`;
-}
 
 export function sweepStats(data: BenchData, target: Target, concurrency: number) {
   const runs = data.sweep.filter((s) => s.target === target && s.concurrency === concurrency);
@@ -155,107 +119,58 @@ export function latencyRatio(data: BenchData) {
   return { ratio, edge, direct, met: ratio <= latencyTarget };
 }
 
-// --- SVG -------------------------------------------------------------------------------------------
-
-const colours: Record<Target, string> = { direct: "#2b6cb0", edge: "#c53030", "grpc-gateway": "#2f855a" };
-const dashes: Record<Target, string> = { direct: "6 4", edge: "", "grpc-gateway": "2 3" };
-
-function niceMax(value: number): number {
-  if (!(value > 0)) return 1;
-  const exp = 10 ** Math.floor(Math.log10(value));
-  for (const step of [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (value <= step * exp) return step * exp;
-  return 10 * exp;
+/** The edge's targets with verdicts. */
+export function targetChecks(data: BenchData): TargetCheck[] {
+  const lat = latencyRatio(data);
+  return [
+    ...throughputRatios(data).map((r) =>
+      atLeast(
+        `edge throughput ≥ ${throughputTarget} × grpc-gateway at c=${r.concurrency}`,
+        r.ratio,
+        throughputTarget,
+        " ×",
+      ),
+    ),
+    atMost(
+      `edge p50 at half its max load (${fmt(data.halfRate)}/s) ≤ ${latencyTarget} × direct gRPC p50`,
+      lat.ratio,
+      latencyTarget,
+      " ×",
+    ),
+  ];
 }
 
-function escapeXml(text: string): string {
-  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-}
-
-/**
- * A line chart of a per-concurrency statistic for the three ways in: medians joined by lines, the
- * min–max of the repetitions as whiskers. The x axis is categorical (the concurrencies tested).
- */
-export function lineChart(
+/** Writes the three charts (throughput, p50, p99 over concurrency) with `plot`; returns their file names. */
+export async function charts(
   data: BenchData,
-  title: string,
-  yLabel: string,
-  pick: (stats: ReturnType<typeof sweepStats>) => Spread,
-): string {
-  const width = 720;
-  const height = 420;
-  const m = { left: 80, right: 180, top: 48, bottom: 60 };
-  const plotW = width - m.left - m.right;
-  const plotH = height - m.top - m.bottom;
-  const xs = data.plan.concurrencies;
-  const series = targets.map((target) => ({
-    target,
-    points: xs.map((c) => pick(sweepStats(data, target, c))),
-  }));
-  const yMax = niceMax(
-    Math.max(...series.flatMap((s) => s.points.map((p) => p.max)).filter(Number.isFinite)),
-  );
-  const x = (i: number) => m.left + (xs.length === 1 ? plotW / 2 : (i * plotW) / (xs.length - 1));
-  const y = (v: number) => m.top + plotH - (v / yMax) * plotH;
-  const out: string[] = [];
-  out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
-    `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
-    `<text x="${m.left}" y="24" font-size="15" font-weight="bold">${escapeXml(title)}</text>`,
-  );
-  for (let i = 0; i <= 5; i++) {
-    const v = (yMax * i) / 5;
-    const yy = y(v);
-    out.push(
-      `<line x1="${m.left}" y1="${yy}" x2="${m.left + plotW}" y2="${yy}" stroke="#e2e8f0"/>`,
-      `<text x="${m.left - 8}" y="${yy + 4}" text-anchor="end">${fmt(v, yMax < 10 ? 1 : 0)}</text>`,
-    );
-  }
-  xs.forEach((c, i) => {
-    out.push(
-      `<line x1="${x(i)}" y1="${m.top + plotH}" x2="${x(i)}" y2="${m.top + plotH + 5}" stroke="#4a5568"/>`,
-      `<text x="${x(i)}" y="${m.top + plotH + 20}" text-anchor="middle">${c}</text>`,
-    );
-  });
-  out.push(
-    `<line x1="${m.left}" y1="${m.top + plotH}" x2="${m.left + plotW}" y2="${m.top + plotH}" stroke="#4a5568"/>`,
-    `<line x1="${m.left}" y1="${m.top}" x2="${m.left}" y2="${m.top + plotH}" stroke="#4a5568"/>`,
-    `<text x="${m.left + plotW / 2}" y="${height - 18}" text-anchor="middle">concurrency (connections / calls in flight)</text>`,
-    `<text transform="translate(20 ${m.top + plotH / 2}) rotate(-90)" text-anchor="middle">${escapeXml(yLabel)}</text>`,
-  );
-  for (const s of series) {
-    const colour = colours[s.target];
-    const pts = s.points
-      .map((p, i) => (Number.isFinite(p.median) ? `${x(i).toFixed(1)},${y(p.median).toFixed(1)}` : ""))
-      .filter((p) => p !== "");
-    out.push(
-      `<polyline fill="none" stroke="${colour}" stroke-width="2.5" stroke-dasharray="${dashes[s.target]}" points="${pts.join(" ")}"/>`,
-    );
-    s.points.forEach((p, i) => {
-      if (!Number.isFinite(p.median)) return;
-      if (p.n > 1) {
-        out.push(
-          `<line x1="${x(i)}" y1="${y(p.min).toFixed(1)}" x2="${x(i)}" y2="${y(p.max).toFixed(1)}" stroke="${colour}" stroke-width="1.5"/>`,
-          `<line x1="${x(i) - 4}" y1="${y(p.min).toFixed(1)}" x2="${x(i) + 4}" y2="${y(p.min).toFixed(1)}" stroke="${colour}"/>`,
-          `<line x1="${x(i) - 4}" y1="${y(p.max).toFixed(1)}" x2="${x(i) + 4}" y2="${y(p.max).toFixed(1)}" stroke="${colour}"/>`,
-        );
-      }
-      out.push(`<circle cx="${x(i).toFixed(1)}" cy="${y(p.median).toFixed(1)}" r="3.5" fill="${colour}"/>`);
+  plot: (name: string, svg: string) => Promise<string>,
+): Promise<{ throughput: string; p50: string; p99: string }> {
+  const chart = (title: string, yLabel: string, pick: (s: ReturnType<typeof sweepStats>) => Spread) =>
+    lineChart({
+      title,
+      xLabel: "concurrency (connections / calls in flight)",
+      yLabel,
+      categories: data.plan.concurrencies,
+      series: targets.map((target) => ({
+        label: targetLabels[target],
+        points: data.plan.concurrencies.map((c) => ({ x: c, y: pick(sweepStats(data, target, c)) })),
+      })),
+      note: [`dots: median of ${data.plan.repetitions}`, "whiskers: min–max"],
     });
-  }
-  targets.forEach((target, i) => {
-    const ly = m.top + 10 + i * 22;
-    const lx = m.left + plotW + 16;
-    out.push(
-      `<line x1="${lx}" y1="${ly}" x2="${lx + 28}" y2="${ly}" stroke="${colours[target]}" stroke-width="2.5" stroke-dasharray="${dashes[target]}"/>`,
-      `<text x="${lx + 34}" y="${ly + 4}">${escapeXml(targetLabels[target])}</text>`,
-    );
-  });
-  out.push(
-    `<text x="${m.left + plotW + 16}" y="${m.top + 86}" fill="#4a5568" font-size="11">dots: median of ${data.plan.repetitions}</text>`,
-    `<text x="${m.left + plotW + 16}" y="${m.top + 100}" fill="#4a5568" font-size="11">whiskers: min–max</text>`,
-    "</svg>",
-  );
-  return `${out.join("\n")}\n`;
+  return {
+    throughput: await plot(
+      "throughput",
+      chart("ListProducts throughput vs concurrency", "successful calls / s", (s) => s.throughput),
+    ),
+    p50: await plot(
+      "p50",
+      chart("p50 latency vs concurrency", "p50 latency (ms)", (s) => s.p50),
+    ),
+    p99: await plot(
+      "p99",
+      chart("p99 latency vs concurrency", "p99 latency (ms)", (s) => s.p99),
+    ),
+  };
 }
 
 // --- Markdown --------------------------------------------------------------------------------------
@@ -266,23 +181,13 @@ function pct(value: number): string {
 
 /** The report as Markdown; `plots` are the file names of the SVGs next to it. */
 export function markdown(data: BenchData, plots: { throughput: string; p50: string; p99: string }): string {
-  const { environment: env, plan } = data;
+  const { plan } = data;
   const lines: string[] = [];
   const push = (...l: string[]) => lines.push(...l);
   const ratios = throughputRatios(data);
   const lat = latencyRatio(data);
 
-  push(
-    `# Edge benchmark${plan.quick ? " (quick smoke run — not a measurement)" : ""}: ${env.date}`,
-    "",
-    `Commit \`${env.commit}\`${env.dirty ? " (with uncommitted changes)" : ""}; generated by \`pnpm bench:edge${plan.quick ? " --quick" : ""}\` in ${fmt(data.elapsedS)} s. ` +
-      "How to run it and what is measured: [bench/README.md](../README.md).",
-    "",
-    "## Targets (issue 6 item 6)",
-    "",
-    "| target | measured | verdict |",
-    "|---|---|---|",
-  );
+  push("### Ratios against the targets", "", "| target | measured | verdict |", "|---|---|---|");
   for (const r of ratios) {
     const verdict = r.met
       ? "met"
@@ -314,7 +219,7 @@ export function markdown(data: BenchData, plots: { throughput: string; p50: stri
   }
 
   push(
-    "## Throughput and latency over concurrency (closed loop)",
+    "### Throughput and latency over concurrency (closed loop)",
     "",
     `${plan.repetitions} repetition(s) of ${plan.durationS} s per point, the three ways in interleaved within each repetition; ` +
       "cells are the median with (min–max) over the repetitions. Throughput counts successful calls only.",
@@ -344,7 +249,7 @@ export function markdown(data: BenchData, plots: { throughput: string; p50: stri
     "",
     `![p99 latency vs concurrency](${plots.p99})`,
     "",
-    `## Latency at a fixed rate: ${fmt(data.halfRate)} calls/s (half the edge's maximum)`,
+    `### Latency at a fixed rate: ${fmt(data.halfRate)} calls/s (half the edge's maximum)`,
     "",
     `${plan.repetitions} repetition(s) of ${plan.durationS} s; direct gRPC with \`ghz --rps\`, the two HTTP edges with \`vegeta attack -rate\` ` +
       `(open loop, at most ${plan.rateWorkers} calls in flight). Median (min–max).`,
@@ -362,7 +267,7 @@ export function markdown(data: BenchData, plots: { throughput: string; p50: stri
   push("");
 
   if (data.profile || data.profileNote) {
-    push("## CPU profile of the edge under load", "");
+    push("### CPU profile of the edge under load", "");
     if (data.profileNote) push(data.profileNote, "");
     if (data.profile) {
       const p = data.profile;
@@ -386,7 +291,7 @@ export function markdown(data: BenchData, plots: { throughput: string; p50: stri
   }
 
   push(
-    "## Set-up",
+    "### Set-up",
     "",
     `- **Backend**: the real catalog service (\`services/catalog/src/main.ts\`, the full platform kit: tracing context, metrics, logs, breaker) ` +
       `as its own Node process on a throwaway PostgreSQL (fsync off) and nats-server, seeded with ${plan.products} products in one category. ` +
@@ -401,15 +306,6 @@ export function markdown(data: BenchData, plots: { throughput: string; p50: stri
     `- **Order**: a ${plan.warmupS} s warm-up of each way in, then for each repetition, for each concurrency, the three ways in one after the other ` +
       "(the order rotated per repetition), then the fixed-rate runs, interleaved the same way.",
     "- Everything (load generators, proxies, catalog, PostgreSQL, NATS) shares the same machine; traffic is loopback only.",
-    "",
-    "## Machine and versions",
-    "",
-    "| | |",
-    "|---|---|",
-    ...Object.entries(env.machine).map(([k, v]) => `| ${k} | ${v} |`),
-    ...Object.entries(env.versions).map(([k, v]) => `| ${k} | ${v} |`),
-    "",
-    `Raw figures of every run: [${plots.throughput.replace(/-throughput\.svg$/, ".json")}](${plots.throughput.replace(/-throughput\.svg$/, ".json")}).`,
     "",
   );
   return lines.join("\n");
