@@ -39,6 +39,9 @@ export interface Profile {
   readonly set?: readonly string[];
 }
 
+/** The OTLP endpoint the log-shipping profile sends to (a Loki 3 OTLP URL). */
+export const logShippingEndpoint = "http://loki-gateway.logging.svc.cluster.local/otlp";
+
 /** Every profile the chart supports: kind and production, each with Istio off and on. */
 export const profiles: readonly Profile[] = [
   { name: "kind", valuesFile: "values-kind.yaml", istio: false },
@@ -47,6 +50,13 @@ export const profiles: readonly Profile[] = [
   { name: "prod+istio", valuesFile: "values-prod.yaml", istio: true },
   // Production with the in-cluster 3-node NATS instead of an external one.
   { name: "prod+istio+nats", valuesFile: "values-prod.yaml", istio: true, set: ["nats.enabled=true"] },
+  // Production with log shipping on (the collector DaemonSet; see tests/deploy/logging.test.ts).
+  {
+    name: "prod+istio+logs",
+    valuesFile: "values-prod.yaml",
+    istio: true,
+    set: ["logShipping.enabled=true", `logShipping.otlp.endpoint=${logShippingEndpoint}`],
+  },
 ];
 
 let helmPath: string | undefined;
