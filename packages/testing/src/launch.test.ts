@@ -1,4 +1,5 @@
-import { statSync, utimesSync } from "node:fs";
+import { readFileSync, statSync, utimesSync } from "node:fs";
+import { SourceMap, type SourceMapPayload } from "node:module";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { bundlePath, ensureBundle, serviceCommand } from "./launch.js";
@@ -14,11 +15,34 @@ describe("serviceCommand", () => {
     const child = spawnProcess(command, args);
     expect(await child.exited).toBe(0);
     const report = JSON.parse(child.output()) as { note: string; arenas: string; pid: number };
-    expect(report).toEqual({ note: "found next to the source", arenas: "2", pid: child.pid });
+    expect(report).toEqual({
+      note: "found next to the source",
+      arenas: "2",
+      pid: child.pid,
+      dependency: "function",
+    });
   }, 60_000);
 });
 
 describe("ensureBundle", () => {
+  it("writes a source map that maps our code and nothing in node_modules", async () => {
+    const bundle = await ensureBundle(entry);
+    const payload = JSON.parse(readFileSync(`${bundle}.map`, "utf8")) as SourceMapPayload;
+    expect(payload.sources.some((source) => source.includes("node_modules/"))).toBe(true);
+    const map = new SourceMap(payload);
+    const mappedTo = new Set<string>();
+    readFileSync(bundle, "utf8")
+      .split("\n")
+      .forEach((text, line) => {
+        for (let column = 0; column < text.length; column += 3) {
+          const entry = map.findEntry(line, column);
+          if ("originalSource" in entry && entry.originalSource) mappedTo.add(entry.originalSource);
+        }
+      });
+    expect([...mappedTo].filter((source) => source.includes("node_modules/"))).toEqual([]);
+    expect([...mappedTo].some((source) => source.endsWith("src/main.ts"))).toBe(true);
+  }, 60_000);
+
   it("rebuilds only when an input is newer than the bundle", async () => {
     const bundle = await ensureBundle(entry);
     const built = statSync(bundle).mtimeMs;
