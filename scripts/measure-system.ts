@@ -139,9 +139,18 @@ async function login(email: string, password: string): Promise<MercatoClient> {
 
 const startedAt = performance.now();
 const child = spawn("pnpm", ["start"], { cwd: root, stdio: ["ignore", "pipe", "inherit"], detached: true });
+/** When each start-up milestone of `pnpm start`'s console appeared, in seconds since the command. */
+const milestones: string[] = [];
 const upAfter = await new Promise<number>((resolve, reject) => {
   let output = "";
   child.stdout.on("data", (chunk: Buffer) => {
+    const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
+    for (const line of chunk.toString().split("\n")) {
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: strips the console's colours
+      const plain = line.replace(/\x1b\[[0-9;]*m/g, "").trim();
+      if (/^(✓|bootstrap|web|database|Mercato)/.test(plain))
+        milestones.push(`${seconds.padStart(5)} s  ${plain}`);
+    }
     output += chunk.toString();
     if (output.includes("Mercato is up")) resolve(performance.now() - startedAt);
   });
@@ -220,6 +229,8 @@ rows.push(
   `| everything started | ${mib(sum(idle, (s) => s.rss))} | ${mib(sum(peak, (s) => s.rss))} | ${mib(sum(afterLoad, (s) => s.rss))} |`,
 );
 console.log(`
+${milestones.join("\n")}
+
 pnpm start → "Mercato is up": ${(upAfter / 1000).toFixed(1)} s
 pnpm start → first order ${firstStatus}: ${(firstOrderAfter / 1000).toFixed(1)} s
 load: ${concurrency} customers placing orders for ${loadSeconds} s: ${JSON.stringify(Object.fromEntries(outcomes))}
