@@ -17,7 +17,7 @@ const entries = [
 const startedAt = performance.now();
 for (const entry of entries) {
   const bundle = await ensureBundle(entry);
-  process.stdout.write(`built ${bundle.slice(root.length + 1)}\n`);
+  process.stdout.write(`${bundle.slice(root.length + 1)}\n`);
 }
 process.stdout.write(
   `${entries.length} bundles up to date in ${((performance.now() - startedAt) / 1000).toFixed(1)} s\n`,
