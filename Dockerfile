@@ -32,6 +32,14 @@ RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store \
     || { echo "tsx must be a production dependency of @mercato/${SERVICE} (it is the runtime loader)" >&2; exit 1; } \
  && test -f /out/src/main.ts \
  && rm -rf /out/node_modules/.cache
+# The gateway serves the storefront: its image carries the build at /web/dist, where the gateway's
+# WEB_ROOT default (../../web/dist from /app/src) points. Other images get an empty folder.
+RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store \
+    mkdir -p /web-dist \
+ && if [ "${SERVICE}" = gateway ]; then \
+      pnpm install --offline --frozen-lockfile --store-dir /pnpm/store --filter "@mercato/web..." \
+      && pnpm --filter @mercato/web build && cp -R web/dist/. /web-dist/; \
+    fi
 
 FROM ${NODE_IMAGE} AS runtime
 ARG SERVICE
@@ -50,6 +58,7 @@ ENV NODE_ENV=production \
     SERVICE_NAME=${SERVICE}
 WORKDIR /app
 COPY --from=build --chown=${APP_OWNER}:${APP_OWNER} --chmod=a+rX,go-w /out /app
+COPY --from=build --chown=${APP_OWNER}:${APP_OWNER} --chmod=a+rX,go-w /web-dist /web/dist
 USER 10001:10001
 LABEL org.opencontainers.image.source="https://github.com/mercato/mercato" \
       org.opencontainers.image.title="mercato-${SERVICE}"

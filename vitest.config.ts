@@ -13,6 +13,7 @@ export default defineConfig({
       "services/**/*.test.ts",
       "gateway/**/*.test.ts",
       "tests/**/*.test.ts",
+      "web/src/**/*.test.ts",
     ],
     exclude: ["**/node_modules/**", "**/dist/**", "**/.data/**", "**/.tools/**"],
     globalSetup: ["./packages/testing/src/global-setup.ts"],

@@ -4,4 +4,5 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 bash scripts/bootstrap.sh --local-run
+bash web/build.sh # the storefront the gateway serves, when its build is missing or stale
 exec node --enable-source-maps --import tsx scripts/start.ts "$@"

@@ -139,7 +139,7 @@ export const gatewaySchema = {
   http2IdleTimeoutMs: integer("HTTP2_IDLE_TIMEOUT_MS", { default: 120_000, min: 100 }),
   webRoot: text("WEB_ROOT", {
     default: fileURLToPath(new URL("../../web/dist", import.meta.url)),
-    description: "the storefront's build (index.html and assets/) to serve; none there: API only",
+    description: "folder of the storefront's build (index.html, assets/); without index.html: API only",
   }),
 } as const;
 

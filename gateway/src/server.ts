@@ -19,6 +19,7 @@ import { createEdgeHandler } from "./edge.js";
 import { IdempotencyStore } from "./idempotency.js";
 import { RateLimiter } from "./ratelimit.js";
 import { buildRouteTable, type RouteTable } from "./routes.js";
+import { loadStaticSite } from "./static.js";
 import { Upstreams } from "./upstreams.js";
 
 export { type GatewayConfig, loadGatewayConfig } from "./config.js";
@@ -182,9 +183,11 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     tracing: deps.tracing ?? false,
     draining: () => draining,
   });
+  const site = loadStaticSite(config.webRoot, (path) => table.routes.has(path), logger);
   const counted: typeof handler = (req, res) => {
     inFlight++;
     res.once("close", () => inFlight--);
+    if (site?.serve(req, res)) return;
     handler(req, res);
   };
 
