@@ -233,7 +233,8 @@ export function buildGateway(deps: GatewayDeps): Gateway {
   });
 
   const sockets = new Set<Socket>();
-  const listener = createNetServer((socket) => {
+  // noDelay: the HTTP servers never see the connection event that would set it (they do not listen).
+  const listener = createNetServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     socket.on("error", () => socket.destroy());
