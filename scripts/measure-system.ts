@@ -1,8 +1,9 @@
 /**
  * Measures the whole local system the way a developer meets it (issue #10, memory and start-up):
  * runs `pnpm start`, times it to "up" and to the first confirmed order placed through the gateway,
- * samples the resident memory of every process it started while idle and under a PlaceOrder load, then
- * stops it with Ctrl-C (SIGINT). Prints a Markdown table.
+ * samples the resident memory (RSS, and PSS, which splits shared pages among the processes sharing
+ * them) of every process it started while idle and under a PlaceOrder load, then stops it with Ctrl-C
+ * (SIGINT). Prints the start-up milestones and a Markdown table.
  *
  *   node --import tsx scripts/measure-system.ts [--load-seconds 20] [--concurrency 8]
  *
@@ -38,6 +39,8 @@ interface Sample {
   readonly rss: number;
   readonly anon: number;
   readonly file: number;
+  /** Proportional set size, KiB: shared pages (the node binary, PostgreSQL's buffers) split among their users. */
+  readonly pss: number;
 }
 
 /** A short name for a process of the system, from its command line. */
@@ -47,7 +50,8 @@ function nameOf(cmdline: string): string {
   if (/gateway\//.test(cmdline)) return "gateway";
   if (cmdline.includes("nats-server")) return "nats-server";
   if (/(^|\/)postgres[: ]/.test(cmdline)) return "postgres";
-  if (cmdline.includes("scripts/start")) return "start (runner)";
+  // The runner, and the watchdog shell (and its sleep) that @mercato/testing leaves beside it.
+  if (cmdline.includes("scripts/start") || /^(sh|sleep) /.test(cmdline)) return "start (runner)";
   return cmdline.split(/\s/)[0] ?? "?";
 }
 
@@ -78,6 +82,7 @@ function sampleTree(rootPid: number): Sample[] {
     try {
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ").trim();
       const status = readFileSync(`/proc/${pid}/status`, "utf8");
+      const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
       if (cmdline.startsWith("bash") || cmdline.includes("/pnpm")) continue;
       samples.push({
         pid,
@@ -85,6 +90,7 @@ function sampleTree(rootPid: number): Sample[] {
         rss: statusKiB(status, "VmRSS"),
         anon: statusKiB(status, "RssAnon"),
         file: statusKiB(status, "RssFile") + statusKiB(status, "RssShmem"),
+        pss: statusKiB(rollup, "Pss"),
       });
     } catch {
       // The process ended while we looked.
@@ -99,13 +105,25 @@ const mib = (kib: number): string => (kib / 1024).toFixed(0);
 const sum = (samples: readonly Sample[], pick: (s: Sample) => number): number =>
   samples.reduce((total, s) => total + pick(s), 0);
 
-function byName(
-  samples: readonly Sample[],
-): Map<string, { rss: number; anon: number; file: number; n: number }> {
-  const groups = new Map<string, { rss: number; anon: number; file: number; n: number }>();
+interface Group {
+  rss: number;
+  anon: number;
+  file: number;
+  pss: number;
+  n: number;
+}
+
+function byName(samples: readonly Sample[]): Map<string, Group> {
+  const groups = new Map<string, Group>();
   for (const s of samples) {
-    const g = groups.get(s.name) ?? { rss: 0, anon: 0, file: 0, n: 0 };
-    groups.set(s.name, { rss: g.rss + s.rss, anon: g.anon + s.anon, file: g.file + s.file, n: g.n + 1 });
+    const g = groups.get(s.name) ?? { rss: 0, anon: 0, file: 0, pss: 0, n: 0 };
+    groups.set(s.name, {
+      rss: g.rss + s.rss,
+      anon: g.anon + s.anon,
+      file: g.file + s.file,
+      pss: g.pss + s.pss,
+      n: g.n + 1,
+    });
   }
   return groups;
 }
@@ -212,21 +230,25 @@ process.kill(-child.pid!, "SIGINT");
 await new Promise((resolve) => child.once("exit", resolve));
 
 const rows: string[] = [];
-rows.push("| process | idle RSS MiB (anon / file) | peak-load RSS MiB | after load MiB |");
-rows.push("|---|---|---|---|");
+rows.push("| process | idle RSS MiB (anon / file) | idle PSS MiB | peak-load RSS MiB | after load MiB |");
+rows.push("|---|---|---|---|---|");
 const idleGroups = byName(idle);
 const peakGroups = byName(peak);
 const afterGroups = byName(afterLoad);
 for (const [name, g] of [...idleGroups].sort((a, b) => a[0].localeCompare(b[0]))) {
   const label = g.n > 1 ? `${name} (${g.n} processes)` : name;
   rows.push(
-    `| ${label} | ${mib(g.rss)} (${mib(g.anon)} / ${mib(g.file)}) | ${mib(peakGroups.get(name)?.rss ?? 0)} | ${mib(afterGroups.get(name)?.rss ?? 0)} |`,
+    `| ${label} | ${mib(g.rss)} (${mib(g.anon)} / ${mib(g.file)}) | ${mib(g.pss)} | ${mib(peakGroups.get(name)?.rss ?? 0)} | ${mib(afterGroups.get(name)?.rss ?? 0)} |`,
   );
 }
-const total = (samples: readonly Sample[]) => mib(sum(samples.filter(isApp), (s) => s.rss));
-rows.push(`| **services + gateway** | **${total(idle)}** | **${total(peak)}** | **${total(afterLoad)}** |`);
+const total = (samples: readonly Sample[], pick: (s: Sample) => number = (s) => s.rss) =>
+  mib(sum(samples.filter(isApp), pick));
+const pss = (s: Sample) => s.pss;
 rows.push(
-  `| everything started | ${mib(sum(idle, (s) => s.rss))} | ${mib(sum(peak, (s) => s.rss))} | ${mib(sum(afterLoad, (s) => s.rss))} |`,
+  `| **services + gateway** | **${total(idle)}** | **${total(idle, pss)}** | **${total(peak)}** | **${total(afterLoad)}** |`,
+);
+rows.push(
+  `| everything started | ${mib(sum(idle, (s) => s.rss))} | ${mib(sum(idle, pss))} | ${mib(sum(peak, (s) => s.rss))} | ${mib(sum(afterLoad, (s) => s.rss))} |`,
 );
 console.log(`
 ${milestones.join("\n")}
