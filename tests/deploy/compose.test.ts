@@ -411,21 +411,21 @@ describe("compose.dev.yaml", () => {
   });
 
   it("mounts existing source folders read-only at the paths the image runs them from", () => {
-    const tiltfile = readFileSync(join(repo, "Tiltfile"), "utf8");
-    const inImage = (name: string) => new RegExp(`^${name} = "([^"]+)"$`, "m").exec(tiltfile)?.[1];
-    const platform = inImage("PLATFORM_IN_IMAGE");
-    const sdk = inImage("SDK_IN_IMAGE");
-    expect(platform && sdk).toBeTruthy();
     for (const component of components) {
       const mounts: Compose[] = dev.services[component].volumes;
       const dir = component === "gateway" ? "gateway" : `services/${component}`;
-      const bySource = new Map(mounts.map((m) => [m.source, m]));
-      expect([...bySource.keys()].sort()).toEqual(
-        [`./${dir}/src`, "./packages/platform/src", "./packages/sdk/src"].sort(),
-      );
-      expect(bySource.get(`./${dir}/src`).target).toBe("/app/src");
-      expect(bySource.get("./packages/platform/src").target).toBe(`${platform}/src`);
-      expect(bySource.get("./packages/sdk/src").target).toBe(`${sdk}/src`);
+      // Its own src/ at /app/src, and each workspace package it depends on where `pnpm deploy` links it.
+      const pkg = JSON.parse(readFileSync(join(repo, dir, "package.json"), "utf8"));
+      const workspace = Object.keys(pkg.dependencies ?? {}).filter((name) => name.startsWith("@mercato/"));
+      expect(workspace.length, component).toBeGreaterThan(0);
+      const expected = new Map([
+        [`./${dir}/src`, "/app/src"],
+        ...workspace.map(
+          (name) =>
+            [`./packages/${name.slice("@mercato/".length)}/src`, `/app/node_modules/${name}/src`] as const,
+        ),
+      ]);
+      expect(new Map(mounts.map((m) => [m.source, m.target])), component).toEqual(expected);
       for (const mount of mounts) {
         expect(mount.type).toBe("bind");
         expect(mount.read_only, mount.source).toBe(true);
