@@ -13,7 +13,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { databaseUrlOn, repoRoot, startPostgres, startSystem, withDatabase } from "@mercato/testing/servers";
@@ -45,6 +45,13 @@ async function post(url: string, body: unknown, token?: string) {
   return { status: response.status, body: text ? JSON.parse(text) : undefined };
 }
 
+/** {@link post}, failing the run unless the answer is 200. */
+async function must(url: string, body: unknown, token?: string) {
+  const answer = await post(url, body, token);
+  if (answer.status !== 200) throw new Error(`${url}: ${answer.status} ${JSON.stringify(answer.body)}`);
+  return answer;
+}
+
 const quantile = (sorted: readonly number[], q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
 
@@ -65,21 +72,21 @@ async function measure(orderReplicas: number): Promise<RunResult> {
   });
   try {
     const edge = (path: string) => `${system.gatewayUrl}/mercato.${path}`;
-    const adminToken = (await post(edge("identity.v1.IdentityService/Login"), admin)).body.accessToken;
-    const sku = `SCALE-${randomUUID().slice(0, 8)}`;
-    const product = await post(
+    const adminToken = (await must(edge("identity.v1.IdentityService/Login"), admin)).body.accessToken;
+    const sku = `SCALE-${randomUUID().slice(0, 8).toUpperCase()}`;
+    const product = await must(
       edge("catalog.v1.CatalogService/CreateProduct"),
       { sku, name: "Scale beans", price: { currencyCode: "EUR", amountMinor: "990" } },
       adminToken,
     );
-    await post(edge("inventory.v1.InventoryService/SetStock"), { sku, onHand: 1_000_000 }, adminToken);
+    await must(edge("inventory.v1.InventoryService/SetStock"), { sku, onHand: 1_000_000 }, adminToken);
     const tokens: string[] = [];
     for (let i = 0; i < concurrency; i++) {
       const email = `scale-${i}-${randomUUID().slice(0, 8)}@bench.local`;
       const password = "a long enough secret";
-      await post(edge("identity.v1.IdentityService/Register"), { email, password, name: `Bench ${i}` });
+      await must(edge("identity.v1.IdentityService/Register"), { email, password, name: `Bench ${i}` });
       tokens.push(
-        (await post(edge("identity.v1.IdentityService/Login"), { email, password })).body.accessToken,
+        (await must(edge("identity.v1.IdentityService/Login"), { email, password })).body.accessToken,
       );
     }
     const order = (token: string) =>
@@ -123,6 +130,12 @@ async function measure(orderReplicas: number): Promise<RunResult> {
       }),
     );
     const after = await finished();
+    const states = await withDatabase(
+      orderDb,
+      (sql) => sql<{ state: number; step: number; n: number }[]>`
+        select state, step, count(*)::int as n from sagas group by 1, 2 order by 1, 2`,
+    );
+    say(`  sagas by state/step at the end of the window: ${JSON.stringify(states)}`);
     latencies.sort((a, b) => a - b);
     return {
       orderReplicas,
@@ -139,6 +152,7 @@ async function measure(orderReplicas: number): Promise<RunResult> {
   }
 }
 
+const loadAtStart = loadavg()[0] ?? 0;
 const results: RunResult[] = [];
 for (const replicas of [1, 3]) {
   say(`order ×${replicas}: ${windowSeconds} s closed loop at ${concurrency} customers …`);
@@ -151,7 +165,8 @@ const date = new Date().toISOString().slice(0, 10);
 const [one, three] = results as [RunResult, RunResult];
 const report = `# Scale-out: orders/s with 1 vs 3 order replicas (${date})
 
-Machine: ${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, Node ${process.version}. Every other
+Machine: ${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, Node ${process.version}, load average
+${loadAtStart.toFixed(1)} when the run started (other work shares the machine). Every other
 service and the gateway run once; PostgreSQL and nats-server are local. Closed loop: ${concurrency}
 customers place orders back to back through the edge for ${windowSeconds} s; the rate counts sagas
 completed (reserve → authorize → confirm → commit → capture) in order's database during the window.
