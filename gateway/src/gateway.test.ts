@@ -259,6 +259,14 @@ describe("configuration", () => {
     expect(() => loadGatewayConfig({ CORS_ORIGINS: "https://ok.example.com/path" })).toThrow(/CORS_ORIGINS/);
     expect(() => loadGatewayConfig({ DEFAULT_DEADLINE_MS: "5000", MAX_DEADLINE_MS: "1000" })).toThrow();
   });
+
+  it("takes replica lists as upstream addresses and rejects a list of names", () => {
+    const config = loadGatewayConfig({ ORDER_ADDRESS: "127.0.0.1:50054,127.0.0.1:50064" });
+    expect(config.orderAddress).toBe("127.0.0.1:50054,127.0.0.1:50064");
+    expect(() => loadGatewayConfig({ ORDER_ADDRESS: "order-0:50054,order-1:50054" })).toThrow(
+      /ORDER_ADDRESS: .*is not an IPv4 ip:port/,
+    );
+  });
 });
 
 describe("upstream failures", () => {
