@@ -46,7 +46,7 @@ describe("pnpm bench --quick", () => {
     const tools = await run("bash", ["bench/tools/edge-tools.sh"], 20 * 60_000);
     expect(tools.code, tools.stderr).toBe(0);
     out = await mkdtemp(join(tmpdir(), "mercato-bench-quick-"));
-    result = await run("pnpm", ["bench", "--quick", "--out", out], 330_000);
+    result = await run("pnpm", ["bench", "--quick", "--out", out], 300_000);
   }, 25 * 60_000);
 
   afterAll(async () => {
