@@ -29,7 +29,7 @@ interface OutboxRow {
 }
 
 async function run(ctx: BenchContext): Promise<Section> {
-  const plan = ctx.quick ? { seconds: 10, windowS: 2 } : { seconds: 180, windowS: 10 };
+  const plan = ctx.quick ? { seconds: 10, windowS: 2 } : { seconds: 150, windowS: 10 };
   const system = await ctx.system();
   let maxRate = ctx.shared.maxOrderRate;
   if (maxRate === undefined) {
@@ -145,7 +145,7 @@ async function run(ctx: BenchContext): Promise<Section> {
     "",
     "How it is measured: see the file comment of `bench/events/bench.ts` and bench/README.md. " +
       (ctx.quick
-        ? "A quick run is too short to say anything about the lag staying flat; the full run loads for 3 minutes and the soak for 30."
+        ? "A quick run is too short to say anything about the lag staying flat; the full run loads for 2.5 minutes and the soak for 30."
         : ""),
   ].join("\n");
   return {

@@ -41,7 +41,7 @@ async function startServer(variant: Variant): Promise<{ process: SpawnedProcess;
 async function run(ctx: BenchContext): Promise<Section> {
   const plan = ctx.quick
     ? { concurrencies: [16], repetitions: 1, seconds: 2, warmupS: 1 }
-    : { concurrencies: [1, 8, 32, 64], repetitions: 3, seconds: 8, warmupS: 3 };
+    : { concurrencies: [1, 8, 32, 64], repetitions: 3, seconds: 6, warmupS: 3 };
   const tools = await ctx.tools();
   const servers = { kit: await startServer("kit"), bare: await startServer("bare") };
   try {
