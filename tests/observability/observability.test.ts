@@ -208,6 +208,11 @@ describe("traces", () => {
     }
   });
 
+  it("exports spans from every process the system runs", () => {
+    const exporting = new Set(collector.spans().map((s) => s.service));
+    expect([...e2e.system.processes.keys()].filter((name) => !exporting.has(name))).toEqual([]);
+  });
+
   it("carries no password, card token or bearer token in any span", () => {
     const secrets = [password, paymentToken, accessToken, admin.password];
     const spans = collector.spans();
