@@ -218,6 +218,20 @@ describe("storefront", () => {
 
     await waitForStatus(shopper, "DELIVERED");
     await screenshot(shopper, "order-delivered");
+
+    const tabs = operator.getByRole("navigation", { name: "Console" });
+    await tabs.getByRole("link", { name: "Health" }).click();
+    const health = operator.getByRole("table", { name: "Service health" });
+    await health.waitFor();
+    expect(await health.getByText("SERVING", { exact: true }).count()).toBe(7);
+    await screenshot(operator, "console-health");
+    await tabs.getByRole("link", { name: "Dead letters" }).click();
+    await operator
+      .getByText("No dead letters")
+      .or(operator.getByRole("table", { name: /^Dead letters of / }))
+      .first()
+      .waitFor();
+    await screenshot(operator, "console-dead-letters");
   });
 
   it("a customer cannot open the console, and the edge refuses its RPCs", async () => {

@@ -1,6 +1,7 @@
 /**
  * The operations console (admins only; the edge enforces it, the app only hides the link): stock per
- * SKU with edits, every order with its saga timeline and shipment, and the health of every service.
+ * SKU with edits, every order with its saga timeline and shipment, the dead letters of every event
+ * consumer with their errors, and the health of every service.
  */
 
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -23,6 +24,7 @@ import { Alert, RemoteView, StatusBadge, useRemote, when } from "./ui.js";
 const tabs = [
   { id: "stock", label: "Stock" },
   { id: "orders", label: "Orders" },
+  { id: "dead-letters", label: "Dead letters" },
   { id: "health", label: "Health" },
 ] as const;
 
@@ -44,6 +46,8 @@ export function ConsolePage({ tab, detail }: { tab: string; detail: string | und
         ) : (
           <ConsoleOrders />
         )
+      ) : tab === "dead-letters" ? (
+        <DeadLettersTab />
       ) : tab === "health" ? (
         <HealthTab />
       ) : (
@@ -322,6 +326,56 @@ function HealthTab() {
           </tbody>
         </table>
       )}
+    </RemoteView>
+  );
+}
+
+/** Messages the event consumers gave up on, grouped by consumer, with the error each one met. */
+function DeadLettersTab() {
+  const letters = useRemote(() => api.order.listDeadLetters({ pageSize: 200 }), [], {
+    pollMs: 5_000,
+    keepPolling: () => true,
+  });
+  return (
+    <RemoteView data={letters.data}>
+      {({ deadLetters }) => {
+        if (deadLetters.length === 0)
+          return <p className="muted">No dead letters: every event was handled.</p>;
+        const consumers = [...new Set(deadLetters.map((d) => d.consumer))].sort();
+        return consumers.map((consumer) => (
+          <section key={consumer}>
+            <h2>{consumer}</h2>
+            <table className="table" aria-label={`Dead letters of ${consumer}`}>
+              <thead>
+                <tr>
+                  <th scope="col">When</th>
+                  <th scope="col">Event</th>
+                  <th scope="col">Deliveries</th>
+                  <th scope="col">Error</th>
+                </tr>
+              </thead>
+              <tbody>
+                {deadLetters
+                  .filter((d) => d.consumer === consumer)
+                  .map((d) => (
+                    <tr key={String(d.sequence)}>
+                      <td>{when(d.deadAt)}</td>
+                      <td>
+                        {d.eventType || d.subject}
+                        <br />
+                        <span className="muted">
+                          {d.stream} #{String(d.streamSequence)}
+                        </span>
+                      </td>
+                      <td>{d.deliveries}</td>
+                      <td>{d.error}</td>
+                    </tr>
+                  ))}
+              </tbody>
+            </table>
+          </section>
+        ));
+      }}
     </RemoteView>
   );
 }

@@ -85,6 +85,7 @@ const expectedEdge: Record<string, [number, string?]> = {
   "mercato.order.v1.OrderService.GetOrderStatistics": [A],
   "mercato.order.v1.OrderService.ListAllOrders": [A],
   "mercato.order.v1.OrderService.GetSagaTimeline": [A],
+  "mercato.order.v1.OrderService.ListDeadLetters": [A],
   "mercato.payment.v1.PaymentService.Authorize": [I],
   "mercato.payment.v1.PaymentService.Capture": [I],
   "mercato.payment.v1.PaymentService.Void": [I],

@@ -93,7 +93,9 @@ export function build(
   };
 
   return {
-    services: [{ service: OrderService, handlers: createOrderHandlers({ database, catalog, saga, logger }) }],
+    services: [
+      { service: OrderService, handlers: createOrderHandlers({ database, catalog, saga, logger, js }) },
+    ],
     async start(): Promise<readonly BackgroundTask[]> {
       const consumers = await startShipmentConsumers({
         js,

@@ -1,3 +1,4 @@
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ServiceError } from "@mercato/platform/errors";
 import {
   OrderStatus,
@@ -5,6 +6,8 @@ import {
   SagaStep,
   SagaStepOutcome,
 } from "@mercato/sdk/gen/mercato/order/v1/order_pb";
+import { ShipmentShippedSchema } from "@mercato/sdk/gen/mercato/shipping/v1/events_pb";
+import { uniqueName, waitFor } from "@mercato/testing";
 import { uuidv7 } from "uuidv7";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -12,19 +15,23 @@ import {
   admin,
   as,
   createProduct,
+  publishEvent,
   settledOrder,
   startOrder,
   startUpstreams,
   type TestOrder,
   type Upstreams,
 } from "../../test/helpers.js";
+import { DURABLES, SHIPPING_SUBJECTS } from "../events/consumers.js";
 
 let upstreams: Upstreams;
 let order: TestOrder;
+/** Durable consumer names of this file's order service start with this. */
+const consumerPrefix = `${uniqueName("console")}-`;
 
 beforeAll(async () => {
   upstreams = await startUpstreams();
-  order = await startOrder(upstreams);
+  order = await startOrder(upstreams, { env: { CONSUMER_PREFIX: consumerPrefix } });
 }, 60_000);
 afterAll(async () => {
   await order?.stop();
@@ -105,6 +112,60 @@ describe("operations console RPCs", () => {
     );
     expect(await codeOf(order.client.getSagaTimeline({ orderId: uuidv7() }, admin))).toBe(Code.NOT_FOUND);
     expect(await codeOf(order.client.getSagaTimeline({ orderId: "nope" }, admin))).toBe(
+      Code.INVALID_ARGUMENT,
+    );
+  });
+
+  it("ListDeadLetters shows what a consumer gave up on, with its error, per consumer and paged", async () => {
+    const product = await createProduct(upstreams, { priceMinor: 250, stock: 5 });
+    const userId = uuidv7();
+    const confirmed = await placeSettled(userId, product.id, "tok_visa");
+    await order.client.cancelOrder({ orderId: confirmed.id }, as(userId));
+    // A shipment of a cancelled order cannot be recorded: the consumer retries, then dead-letters it.
+    const event = {
+      eventId: uuidv7(),
+      occurredAt: timestampFromDate(new Date()),
+      shipmentId: uuidv7(),
+      orderId: confirmed.id,
+      userId,
+      trackingNumber: "TRK-DEAD",
+    };
+    await publishEvent(
+      order.service.nats.jetstream(),
+      SHIPPING_SUBJECTS.shipped,
+      ShipmentShippedSchema,
+      event,
+    );
+    const consumer = `${consumerPrefix}${DURABLES.shipmentShipped}`;
+    const mine = async () =>
+      (await order.client.listDeadLetters({ consumer }, admin)).deadLetters.filter(
+        (d) => d.eventId === event.eventId,
+      );
+    await waitFor(async () => (await mine()).length === 1, { timeoutMs: 15_000, message: "a dead letter" });
+    const [letter] = await mine();
+    expect(letter).toMatchObject({
+      consumer,
+      subject: SHIPPING_SUBJECTS.shipped,
+      stream: "MERCATO_SHIPPING",
+      deliveries: 3,
+      eventType: "mercato.shipping.v1.ShipmentShipped",
+    });
+    expect(letter?.error).toMatch(/cannot ship/);
+
+    const other = await order.client.listDeadLetters({ consumer: "no-such-consumer" }, admin);
+    expect(other.deadLetters).toEqual([]);
+    const first = await order.client.listDeadLetters({ pageSize: 1 }, admin);
+    expect(first.deadLetters).toHaveLength(1);
+    if (first.nextPageToken !== "") {
+      const next = await order.client.listDeadLetters({ pageSize: 1, pageToken: first.nextPageToken }, admin);
+      expect(next.deadLetters[0]?.sequence ?? Number.MAX_SAFE_INTEGER).toBeGreaterThan(
+        first.deadLetters[0]!.sequence,
+      );
+    }
+
+    expect(await codeOf(order.client.listDeadLetters({}, as(userId)))).toBe(Code.PERMISSION_DENIED);
+    expect(await codeOf(order.client.listDeadLetters({ pageToken: "x" }, admin))).toBe(Code.INVALID_ARGUMENT);
+    expect(await codeOf(order.client.listDeadLetters({ consumer: "a.b" }, admin))).toBe(
       Code.INVALID_ARGUMENT,
     );
   });

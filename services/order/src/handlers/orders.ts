@@ -30,6 +30,7 @@ import {
   SagaStep,
   SagaStepOutcome,
 } from "@mercato/sdk/gen/mercato/order/v1/order_pb";
+import type { JetStreamClient } from "nats";
 import { uuidv7 } from "uuidv7";
 import type { CatalogClient } from "../clients/catalog.js";
 import { appendEvents, encodeEvent, loadEvents, loadOrder } from "../db/event-store.js";
@@ -46,6 +47,7 @@ import {
 } from "../domain/order.js";
 import { placeOrderViolations, requestHash } from "../domain/requests.js";
 import { initialFacts, initialPosition } from "../domain/saga.js";
+import { readDeadLetters } from "../events/dead-letters.js";
 
 /** What the saga driver offers the handlers. */
 export interface SagaControl {
@@ -62,6 +64,8 @@ export interface OrderHandlerDeps {
   readonly catalog: CatalogClient;
   readonly saga: SagaControl;
   readonly logger: Logger;
+  /** JetStream, for reading the shared dead-letter stream. */
+  readonly js: JetStreamClient;
 }
 
 const ADMIN = "admin";
@@ -313,6 +317,30 @@ export function createOrderHandlers(deps: OrderHandlerDeps): ServiceHandlers<typ
     async listAllOrders(request, ctx) {
       if (!caller(ctx).admin) throw permissionDenied("listing every user's orders is for admins");
       return pageOfOrders(undefined, request);
+    },
+
+    async listDeadLetters(request, ctx) {
+      if (!caller(ctx).admin) throw permissionDenied("dead letters are for admins");
+      if (request.pageSize < 0) {
+        throw invalidArgument([{ field: "page_size", description: "must not be negative" }]);
+      }
+      if (!/^[A-Za-z0-9_-]{0,200}$/.test(request.consumer)) {
+        throw invalidArgument([{ field: "consumer", description: "is not a consumer name" }]);
+      }
+      if (request.pageToken !== "" && !/^[1-9]\d{0,15}$/.test(request.pageToken)) {
+        throw invalidArgument([
+          { field: "page_token", description: "is not a token from a previous response" },
+        ]);
+      }
+      const page = await readDeadLetters(deps.js, {
+        consumer: request.consumer,
+        from: request.pageToken === "" ? 1 : Number(request.pageToken),
+        limit: Math.min(request.pageSize || DEFAULT_PAGE, MAX_PAGE),
+      });
+      return {
+        deadLetters: page.deadLetters,
+        nextPageToken: page.next === undefined ? "" : String(page.next),
+      };
     },
 
     async getSagaTimeline(request, ctx) {

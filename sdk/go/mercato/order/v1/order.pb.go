@@ -1864,6 +1864,252 @@ func (x *SagaTimelineEntry) GetCompensation() bool {
 	return false
 }
 
+// ListDeadLettersRequest asks for one page of dead letters.
+type ListDeadLettersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only this durable consumer's dead letters; empty for every consumer's.
+	Consumer string `protobuf:"bytes,1,opt,name=consumer,proto3" json:"consumer,omitempty"`
+	// Maximum number of dead letters to return; 0 means the server default (50). At most 200.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Token from a previous response's next_page_token; empty for the first page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDeadLettersRequest) Reset() {
+	*x = ListDeadLettersRequest{}
+	mi := &file_mercato_order_v1_order_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDeadLettersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDeadLettersRequest) ProtoMessage() {}
+
+func (x *ListDeadLettersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mercato_order_v1_order_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDeadLettersRequest.ProtoReflect.Descriptor instead.
+func (*ListDeadLettersRequest) Descriptor() ([]byte, []int) {
+	return file_mercato_order_v1_order_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ListDeadLettersRequest) GetConsumer() string {
+	if x != nil {
+		return x.Consumer
+	}
+	return ""
+}
+
+func (x *ListDeadLettersRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListDeadLettersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListDeadLettersResponse is one page of dead letters.
+type ListDeadLettersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The dead letters on this page, oldest first.
+	DeadLetters []*DeadLetter `protobuf:"bytes,1,rep,name=dead_letters,json=deadLetters,proto3" json:"dead_letters,omitempty"`
+	// Token for the next page; empty when this is the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDeadLettersResponse) Reset() {
+	*x = ListDeadLettersResponse{}
+	mi := &file_mercato_order_v1_order_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDeadLettersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDeadLettersResponse) ProtoMessage() {}
+
+func (x *ListDeadLettersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mercato_order_v1_order_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDeadLettersResponse.ProtoReflect.Descriptor instead.
+func (*ListDeadLettersResponse) Descriptor() ([]byte, []int) {
+	return file_mercato_order_v1_order_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ListDeadLettersResponse) GetDeadLetters() []*DeadLetter {
+	if x != nil {
+		return x.DeadLetters
+	}
+	return nil
+}
+
+func (x *ListDeadLettersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// DeadLetter is a message a consumer gave up on, with why.
+type DeadLetter struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Sequence of the dead letter in the MERCATO_DLQ stream.
+	Sequence uint64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// The durable consumer that gave up.
+	Consumer string `protobuf:"bytes,2,opt,name=consumer,proto3" json:"consumer,omitempty"`
+	// Subject the message was published on, for example "mercato.order.confirmed".
+	Subject string `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
+	// Stream the message came from, for example "MERCATO_ORDER".
+	Stream string `protobuf:"bytes,4,opt,name=stream,proto3" json:"stream,omitempty"`
+	// Sequence of the message in that stream.
+	StreamSequence uint64 `protobuf:"varint,5,opt,name=stream_sequence,json=streamSequence,proto3" json:"stream_sequence,omitempty"`
+	// How many times it was delivered before the consumer gave up.
+	Deliveries int32 `protobuf:"varint,6,opt,name=deliveries,proto3" json:"deliveries,omitempty"`
+	// The error of the last delivery.
+	Error string `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
+	// Full protobuf name of the event, when the message carried one.
+	EventType string `protobuf:"bytes,8,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
+	// Id of the event, when the message carried one.
+	EventId string `protobuf:"bytes,9,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// When the message was dead-lettered.
+	DeadAt        *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=dead_at,json=deadAt,proto3" json:"dead_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeadLetter) Reset() {
+	*x = DeadLetter{}
+	mi := &file_mercato_order_v1_order_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeadLetter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeadLetter) ProtoMessage() {}
+
+func (x *DeadLetter) ProtoReflect() protoreflect.Message {
+	mi := &file_mercato_order_v1_order_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeadLetter.ProtoReflect.Descriptor instead.
+func (*DeadLetter) Descriptor() ([]byte, []int) {
+	return file_mercato_order_v1_order_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *DeadLetter) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *DeadLetter) GetConsumer() string {
+	if x != nil {
+		return x.Consumer
+	}
+	return ""
+}
+
+func (x *DeadLetter) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *DeadLetter) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
+}
+
+func (x *DeadLetter) GetStreamSequence() uint64 {
+	if x != nil {
+		return x.StreamSequence
+	}
+	return 0
+}
+
+func (x *DeadLetter) GetDeliveries() int32 {
+	if x != nil {
+		return x.Deliveries
+	}
+	return 0
+}
+
+func (x *DeadLetter) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *DeadLetter) GetEventType() string {
+	if x != nil {
+		return x.EventType
+	}
+	return ""
+}
+
+func (x *DeadLetter) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *DeadLetter) GetDeadAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeadAt
+	}
+	return nil
+}
+
 var File_mercato_order_v1_order_proto protoreflect.FileDescriptor
 
 const file_mercato_order_v1_order_proto_rawDesc = "" +
@@ -1981,7 +2227,31 @@ const file_mercato_order_v1_order_proto_rawDesc = "" +
 	"\aattempt\x18\x03 \x01(\x05R\aattempt\x12\x16\n" +
 	"\x06detail\x18\x04 \x01(\tR\x06detail\x12*\n" +
 	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\"\n" +
-	"\fcompensation\x18\x06 \x01(\bR\fcompensation*\xb3\x01\n" +
+	"\fcompensation\x18\x06 \x01(\bR\fcompensation\"p\n" +
+	"\x16ListDeadLettersRequest\x12\x1a\n" +
+	"\bconsumer\x18\x01 \x01(\tR\bconsumer\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x82\x01\n" +
+	"\x17ListDeadLettersResponse\x12?\n" +
+	"\fdead_letters\x18\x01 \x03(\v2\x1c.mercato.order.v1.DeadLetterR\vdeadLetters\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc4\x02\n" +
+	"\n" +
+	"DeadLetter\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x1a\n" +
+	"\bconsumer\x18\x02 \x01(\tR\bconsumer\x12\x18\n" +
+	"\asubject\x18\x03 \x01(\tR\asubject\x12\x16\n" +
+	"\x06stream\x18\x04 \x01(\tR\x06stream\x12'\n" +
+	"\x0fstream_sequence\x18\x05 \x01(\x04R\x0estreamSequence\x12\x1e\n" +
+	"\n" +
+	"deliveries\x18\x06 \x01(\x05R\n" +
+	"deliveries\x12\x14\n" +
+	"\x05error\x18\a \x01(\tR\x05error\x12\x1d\n" +
+	"\n" +
+	"event_type\x18\b \x01(\tR\teventType\x12\x19\n" +
+	"\bevent_id\x18\t \x01(\tR\aeventId\x123\n" +
+	"\adead_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x06deadAt*\xb3\x01\n" +
 	"\vOrderStatus\x12\x1c\n" +
 	"\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ORDER_STATUS_PENDING\x10\x01\x12\x1a\n" +
@@ -2013,7 +2283,7 @@ const file_mercato_order_v1_order_proto_rawDesc = "" +
 	"\x19SAGA_STEP_OUTCOME_SKIPPED\x10\x03\x12\x1b\n" +
 	"\x17SAGA_STEP_OUTCOME_RETRY\x10\x04\x12\x1c\n" +
 	"\x18SAGA_STEP_OUTCOME_FAILED\x10\x05\x12 \n" +
-	"\x1cSAGA_STEP_OUTCOME_REDIRECTED\x10\x062\x85\a\n" +
+	"\x1cSAGA_STEP_OUTCOME_REDIRECTED\x10\x062\xfa\a\n" +
 	"\fOrderService\x12h\n" +
 	"\n" +
 	"PlaceOrder\x12#.mercato.order.v1.PlaceOrderRequest\x1a$.mercato.order.v1.PlaceOrderResponse\"\x0f\x8a\xb5\x18\v\b\x02\x12\auser_id\x12^\n" +
@@ -2024,7 +2294,8 @@ const file_mercato_order_v1_order_proto_rawDesc = "" +
 	"\x0fGetOrderHistory\x12(.mercato.order.v1.GetOrderHistoryRequest\x1a).mercato.order.v1.GetOrderHistoryResponse\"\v\x8a\xb5\x18\x04\b\x02\x18\x03\x90\x02\x01\x12|\n" +
 	"\x12GetOrderStatistics\x12+.mercato.order.v1.GetOrderStatisticsRequest\x1a,.mercato.order.v1.GetOrderStatisticsResponse\"\v\x8a\xb5\x18\x04\b\x03\x18\x03\x90\x02\x01\x12m\n" +
 	"\rListAllOrders\x12&.mercato.order.v1.ListAllOrdersRequest\x1a'.mercato.order.v1.ListAllOrdersResponse\"\v\x8a\xb5\x18\x04\b\x03\x18\x03\x90\x02\x01\x12s\n" +
-	"\x0fGetSagaTimeline\x12(.mercato.order.v1.GetSagaTimelineRequest\x1a).mercato.order.v1.GetSagaTimelineResponse\"\v\x8a\xb5\x18\x04\b\x03\x18\x03\x90\x02\x01B\xc0\x01\n" +
+	"\x0fGetSagaTimeline\x12(.mercato.order.v1.GetSagaTimelineRequest\x1a).mercato.order.v1.GetSagaTimelineResponse\"\v\x8a\xb5\x18\x04\b\x03\x18\x03\x90\x02\x01\x12s\n" +
+	"\x0fListDeadLetters\x12(.mercato.order.v1.ListDeadLettersRequest\x1a).mercato.order.v1.ListDeadLettersResponse\"\v\x8a\xb5\x18\x04\b\x03\x18\x03\x90\x02\x01B\xc0\x01\n" +
 	"\x14com.mercato.order.v1B\n" +
 	"OrderProtoP\x01Z:github.com/mercato/mercato/sdk/go/mercato/order/v1;orderv1\xa2\x02\x03MOX\xaa\x02\x10Mercato.Order.V1\xca\x02\x10Mercato\\Order\\V1\xe2\x02\x1cMercato\\Order\\V1\\GPBMetadata\xea\x02\x12Mercato::Order::V1b\x06proto3"
 
@@ -2041,7 +2312,7 @@ func file_mercato_order_v1_order_proto_rawDescGZIP() []byte {
 }
 
 var file_mercato_order_v1_order_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_mercato_order_v1_order_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_mercato_order_v1_order_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_mercato_order_v1_order_proto_goTypes = []any{
 	(OrderStatus)(0),                   // 0: mercato.order.v1.OrderStatus
 	(SagaStep)(0),                      // 1: mercato.order.v1.SagaStep
@@ -2070,44 +2341,47 @@ var file_mercato_order_v1_order_proto_goTypes = []any{
 	(*GetSagaTimelineRequest)(nil),     // 24: mercato.order.v1.GetSagaTimelineRequest
 	(*GetSagaTimelineResponse)(nil),    // 25: mercato.order.v1.GetSagaTimelineResponse
 	(*SagaTimelineEntry)(nil),          // 26: mercato.order.v1.SagaTimelineEntry
-	(*v1.Money)(nil),                   // 27: mercato.common.v1.Money
-	(*v1.Address)(nil),                 // 28: mercato.common.v1.Address
-	(*timestamppb.Timestamp)(nil),      // 29: google.protobuf.Timestamp
-	(*OrderPlaced)(nil),                // 30: mercato.order.v1.OrderPlaced
-	(*OrderConfirmed)(nil),             // 31: mercato.order.v1.OrderConfirmed
-	(*OrderCancelled)(nil),             // 32: mercato.order.v1.OrderCancelled
-	(*OrderShipped)(nil),               // 33: mercato.order.v1.OrderShipped
-	(*OrderDelivered)(nil),             // 34: mercato.order.v1.OrderDelivered
+	(*ListDeadLettersRequest)(nil),     // 27: mercato.order.v1.ListDeadLettersRequest
+	(*ListDeadLettersResponse)(nil),    // 28: mercato.order.v1.ListDeadLettersResponse
+	(*DeadLetter)(nil),                 // 29: mercato.order.v1.DeadLetter
+	(*v1.Money)(nil),                   // 30: mercato.common.v1.Money
+	(*v1.Address)(nil),                 // 31: mercato.common.v1.Address
+	(*timestamppb.Timestamp)(nil),      // 32: google.protobuf.Timestamp
+	(*OrderPlaced)(nil),                // 33: mercato.order.v1.OrderPlaced
+	(*OrderConfirmed)(nil),             // 34: mercato.order.v1.OrderConfirmed
+	(*OrderCancelled)(nil),             // 35: mercato.order.v1.OrderCancelled
+	(*OrderShipped)(nil),               // 36: mercato.order.v1.OrderShipped
+	(*OrderDelivered)(nil),             // 37: mercato.order.v1.OrderDelivered
 }
 var file_mercato_order_v1_order_proto_depIdxs = []int32{
 	1,  // 0: mercato.order.v1.Saga.step:type_name -> mercato.order.v1.SagaStep
 	2,  // 1: mercato.order.v1.Saga.state:type_name -> mercato.order.v1.SagaState
-	27, // 2: mercato.order.v1.OrderLine.unit_price:type_name -> mercato.common.v1.Money
-	27, // 3: mercato.order.v1.OrderLine.line_total:type_name -> mercato.common.v1.Money
+	30, // 2: mercato.order.v1.OrderLine.unit_price:type_name -> mercato.common.v1.Money
+	30, // 3: mercato.order.v1.OrderLine.line_total:type_name -> mercato.common.v1.Money
 	0,  // 4: mercato.order.v1.Order.status:type_name -> mercato.order.v1.OrderStatus
 	5,  // 5: mercato.order.v1.Order.lines:type_name -> mercato.order.v1.OrderLine
-	27, // 6: mercato.order.v1.Order.total:type_name -> mercato.common.v1.Money
+	30, // 6: mercato.order.v1.Order.total:type_name -> mercato.common.v1.Money
 	4,  // 7: mercato.order.v1.Order.saga:type_name -> mercato.order.v1.Saga
-	28, // 8: mercato.order.v1.Order.shipping_address:type_name -> mercato.common.v1.Address
-	29, // 9: mercato.order.v1.Order.created_at:type_name -> google.protobuf.Timestamp
-	29, // 10: mercato.order.v1.Order.updated_at:type_name -> google.protobuf.Timestamp
+	31, // 8: mercato.order.v1.Order.shipping_address:type_name -> mercato.common.v1.Address
+	32, // 9: mercato.order.v1.Order.created_at:type_name -> google.protobuf.Timestamp
+	32, // 10: mercato.order.v1.Order.updated_at:type_name -> google.protobuf.Timestamp
 	7,  // 11: mercato.order.v1.PlaceOrderRequest.lines:type_name -> mercato.order.v1.PlaceOrderLine
-	28, // 12: mercato.order.v1.PlaceOrderRequest.shipping_address:type_name -> mercato.common.v1.Address
+	31, // 12: mercato.order.v1.PlaceOrderRequest.shipping_address:type_name -> mercato.common.v1.Address
 	6,  // 13: mercato.order.v1.PlaceOrderResponse.order:type_name -> mercato.order.v1.Order
 	6,  // 14: mercato.order.v1.GetOrderResponse.order:type_name -> mercato.order.v1.Order
 	0,  // 15: mercato.order.v1.ListOrdersRequest.status:type_name -> mercato.order.v1.OrderStatus
 	6,  // 16: mercato.order.v1.ListOrdersResponse.orders:type_name -> mercato.order.v1.Order
 	6,  // 17: mercato.order.v1.CancelOrderResponse.order:type_name -> mercato.order.v1.Order
 	18, // 18: mercato.order.v1.GetOrderHistoryResponse.events:type_name -> mercato.order.v1.OrderHistoryEntry
-	29, // 19: mercato.order.v1.OrderHistoryEntry.occurred_at:type_name -> google.protobuf.Timestamp
-	30, // 20: mercato.order.v1.OrderHistoryEntry.placed:type_name -> mercato.order.v1.OrderPlaced
-	31, // 21: mercato.order.v1.OrderHistoryEntry.confirmed:type_name -> mercato.order.v1.OrderConfirmed
-	32, // 22: mercato.order.v1.OrderHistoryEntry.cancelled:type_name -> mercato.order.v1.OrderCancelled
-	33, // 23: mercato.order.v1.OrderHistoryEntry.shipped:type_name -> mercato.order.v1.OrderShipped
-	34, // 24: mercato.order.v1.OrderHistoryEntry.delivered:type_name -> mercato.order.v1.OrderDelivered
+	32, // 19: mercato.order.v1.OrderHistoryEntry.occurred_at:type_name -> google.protobuf.Timestamp
+	33, // 20: mercato.order.v1.OrderHistoryEntry.placed:type_name -> mercato.order.v1.OrderPlaced
+	34, // 21: mercato.order.v1.OrderHistoryEntry.confirmed:type_name -> mercato.order.v1.OrderConfirmed
+	35, // 22: mercato.order.v1.OrderHistoryEntry.cancelled:type_name -> mercato.order.v1.OrderCancelled
+	36, // 23: mercato.order.v1.OrderHistoryEntry.shipped:type_name -> mercato.order.v1.OrderShipped
+	37, // 24: mercato.order.v1.OrderHistoryEntry.delivered:type_name -> mercato.order.v1.OrderDelivered
 	21, // 25: mercato.order.v1.GetOrderStatisticsResponse.by_status:type_name -> mercato.order.v1.OrderStatusCount
-	27, // 26: mercato.order.v1.GetOrderStatisticsResponse.revenue:type_name -> mercato.common.v1.Money
-	29, // 27: mercato.order.v1.GetOrderStatisticsResponse.updated_at:type_name -> google.protobuf.Timestamp
+	30, // 26: mercato.order.v1.GetOrderStatisticsResponse.revenue:type_name -> mercato.common.v1.Money
+	32, // 27: mercato.order.v1.GetOrderStatisticsResponse.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 28: mercato.order.v1.OrderStatusCount.status:type_name -> mercato.order.v1.OrderStatus
 	0,  // 29: mercato.order.v1.ListAllOrdersRequest.status:type_name -> mercato.order.v1.OrderStatus
 	6,  // 30: mercato.order.v1.ListAllOrdersResponse.orders:type_name -> mercato.order.v1.Order
@@ -2115,28 +2389,32 @@ var file_mercato_order_v1_order_proto_depIdxs = []int32{
 	26, // 32: mercato.order.v1.GetSagaTimelineResponse.entries:type_name -> mercato.order.v1.SagaTimelineEntry
 	1,  // 33: mercato.order.v1.SagaTimelineEntry.step:type_name -> mercato.order.v1.SagaStep
 	3,  // 34: mercato.order.v1.SagaTimelineEntry.outcome:type_name -> mercato.order.v1.SagaStepOutcome
-	29, // 35: mercato.order.v1.SagaTimelineEntry.at:type_name -> google.protobuf.Timestamp
-	8,  // 36: mercato.order.v1.OrderService.PlaceOrder:input_type -> mercato.order.v1.PlaceOrderRequest
-	10, // 37: mercato.order.v1.OrderService.GetOrder:input_type -> mercato.order.v1.GetOrderRequest
-	12, // 38: mercato.order.v1.OrderService.ListOrders:input_type -> mercato.order.v1.ListOrdersRequest
-	14, // 39: mercato.order.v1.OrderService.CancelOrder:input_type -> mercato.order.v1.CancelOrderRequest
-	16, // 40: mercato.order.v1.OrderService.GetOrderHistory:input_type -> mercato.order.v1.GetOrderHistoryRequest
-	19, // 41: mercato.order.v1.OrderService.GetOrderStatistics:input_type -> mercato.order.v1.GetOrderStatisticsRequest
-	22, // 42: mercato.order.v1.OrderService.ListAllOrders:input_type -> mercato.order.v1.ListAllOrdersRequest
-	24, // 43: mercato.order.v1.OrderService.GetSagaTimeline:input_type -> mercato.order.v1.GetSagaTimelineRequest
-	9,  // 44: mercato.order.v1.OrderService.PlaceOrder:output_type -> mercato.order.v1.PlaceOrderResponse
-	11, // 45: mercato.order.v1.OrderService.GetOrder:output_type -> mercato.order.v1.GetOrderResponse
-	13, // 46: mercato.order.v1.OrderService.ListOrders:output_type -> mercato.order.v1.ListOrdersResponse
-	15, // 47: mercato.order.v1.OrderService.CancelOrder:output_type -> mercato.order.v1.CancelOrderResponse
-	17, // 48: mercato.order.v1.OrderService.GetOrderHistory:output_type -> mercato.order.v1.GetOrderHistoryResponse
-	20, // 49: mercato.order.v1.OrderService.GetOrderStatistics:output_type -> mercato.order.v1.GetOrderStatisticsResponse
-	23, // 50: mercato.order.v1.OrderService.ListAllOrders:output_type -> mercato.order.v1.ListAllOrdersResponse
-	25, // 51: mercato.order.v1.OrderService.GetSagaTimeline:output_type -> mercato.order.v1.GetSagaTimelineResponse
-	44, // [44:52] is the sub-list for method output_type
-	36, // [36:44] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	32, // 35: mercato.order.v1.SagaTimelineEntry.at:type_name -> google.protobuf.Timestamp
+	29, // 36: mercato.order.v1.ListDeadLettersResponse.dead_letters:type_name -> mercato.order.v1.DeadLetter
+	32, // 37: mercato.order.v1.DeadLetter.dead_at:type_name -> google.protobuf.Timestamp
+	8,  // 38: mercato.order.v1.OrderService.PlaceOrder:input_type -> mercato.order.v1.PlaceOrderRequest
+	10, // 39: mercato.order.v1.OrderService.GetOrder:input_type -> mercato.order.v1.GetOrderRequest
+	12, // 40: mercato.order.v1.OrderService.ListOrders:input_type -> mercato.order.v1.ListOrdersRequest
+	14, // 41: mercato.order.v1.OrderService.CancelOrder:input_type -> mercato.order.v1.CancelOrderRequest
+	16, // 42: mercato.order.v1.OrderService.GetOrderHistory:input_type -> mercato.order.v1.GetOrderHistoryRequest
+	19, // 43: mercato.order.v1.OrderService.GetOrderStatistics:input_type -> mercato.order.v1.GetOrderStatisticsRequest
+	22, // 44: mercato.order.v1.OrderService.ListAllOrders:input_type -> mercato.order.v1.ListAllOrdersRequest
+	24, // 45: mercato.order.v1.OrderService.GetSagaTimeline:input_type -> mercato.order.v1.GetSagaTimelineRequest
+	27, // 46: mercato.order.v1.OrderService.ListDeadLetters:input_type -> mercato.order.v1.ListDeadLettersRequest
+	9,  // 47: mercato.order.v1.OrderService.PlaceOrder:output_type -> mercato.order.v1.PlaceOrderResponse
+	11, // 48: mercato.order.v1.OrderService.GetOrder:output_type -> mercato.order.v1.GetOrderResponse
+	13, // 49: mercato.order.v1.OrderService.ListOrders:output_type -> mercato.order.v1.ListOrdersResponse
+	15, // 50: mercato.order.v1.OrderService.CancelOrder:output_type -> mercato.order.v1.CancelOrderResponse
+	17, // 51: mercato.order.v1.OrderService.GetOrderHistory:output_type -> mercato.order.v1.GetOrderHistoryResponse
+	20, // 52: mercato.order.v1.OrderService.GetOrderStatistics:output_type -> mercato.order.v1.GetOrderStatisticsResponse
+	23, // 53: mercato.order.v1.OrderService.ListAllOrders:output_type -> mercato.order.v1.ListAllOrdersResponse
+	25, // 54: mercato.order.v1.OrderService.GetSagaTimeline:output_type -> mercato.order.v1.GetSagaTimelineResponse
+	28, // 55: mercato.order.v1.OrderService.ListDeadLetters:output_type -> mercato.order.v1.ListDeadLettersResponse
+	47, // [47:56] is the sub-list for method output_type
+	38, // [38:47] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_mercato_order_v1_order_proto_init() }
@@ -2158,7 +2436,7 @@ func file_mercato_order_v1_order_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mercato_order_v1_order_proto_rawDesc), len(file_mercato_order_v1_order_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   23,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -27,6 +27,7 @@ const (
 	OrderService_GetOrderStatistics_FullMethodName = "/mercato.order.v1.OrderService/GetOrderStatistics"
 	OrderService_ListAllOrders_FullMethodName      = "/mercato.order.v1.OrderService/ListAllOrders"
 	OrderService_GetSagaTimeline_FullMethodName    = "/mercato.order.v1.OrderService/GetSagaTimeline"
+	OrderService_ListDeadLetters_FullMethodName    = "/mercato.order.v1.OrderService/ListDeadLetters"
 )
 
 // OrderServiceClient is the client API for OrderService service.
@@ -66,6 +67,11 @@ type OrderServiceClient interface {
 	// oldest first: each forward step and compensation, each attempt and its
 	// outcome. Admins only; NOT_FOUND for an unknown order.
 	GetSagaTimeline(ctx context.Context, in *GetSagaTimelineRequest, opts ...grpc.CallOption) (*GetSagaTimelineResponse, error)
+	// ListDeadLetters pages through the messages Mercato's event consumers gave
+	// up on (the shared MERCATO_DLQ stream), oldest first, each with the error
+	// it last met; optionally only one consumer's. The order service answers
+	// for every consumer because the saga's operators are its readers. Admins only.
+	ListDeadLetters(ctx context.Context, in *ListDeadLettersRequest, opts ...grpc.CallOption) (*ListDeadLettersResponse, error)
 }
 
 type orderServiceClient struct {
@@ -156,6 +162,16 @@ func (c *orderServiceClient) GetSagaTimeline(ctx context.Context, in *GetSagaTim
 	return out, nil
 }
 
+func (c *orderServiceClient) ListDeadLetters(ctx context.Context, in *ListDeadLettersRequest, opts ...grpc.CallOption) (*ListDeadLettersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListDeadLettersResponse)
+	err := c.cc.Invoke(ctx, OrderService_ListDeadLetters_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // OrderServiceServer is the server API for OrderService service.
 // All implementations must embed UnimplementedOrderServiceServer
 // for forward compatibility.
@@ -193,6 +209,11 @@ type OrderServiceServer interface {
 	// oldest first: each forward step and compensation, each attempt and its
 	// outcome. Admins only; NOT_FOUND for an unknown order.
 	GetSagaTimeline(context.Context, *GetSagaTimelineRequest) (*GetSagaTimelineResponse, error)
+	// ListDeadLetters pages through the messages Mercato's event consumers gave
+	// up on (the shared MERCATO_DLQ stream), oldest first, each with the error
+	// it last met; optionally only one consumer's. The order service answers
+	// for every consumer because the saga's operators are its readers. Admins only.
+	ListDeadLetters(context.Context, *ListDeadLettersRequest) (*ListDeadLettersResponse, error)
 	mustEmbedUnimplementedOrderServiceServer()
 }
 
@@ -226,6 +247,9 @@ func (UnimplementedOrderServiceServer) ListAllOrders(context.Context, *ListAllOr
 }
 func (UnimplementedOrderServiceServer) GetSagaTimeline(context.Context, *GetSagaTimelineRequest) (*GetSagaTimelineResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSagaTimeline not implemented")
+}
+func (UnimplementedOrderServiceServer) ListDeadLetters(context.Context, *ListDeadLettersRequest) (*ListDeadLettersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDeadLetters not implemented")
 }
 func (UnimplementedOrderServiceServer) mustEmbedUnimplementedOrderServiceServer() {}
 func (UnimplementedOrderServiceServer) testEmbeddedByValue()                      {}
@@ -392,6 +416,24 @@ func _OrderService_GetSagaTimeline_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _OrderService_ListDeadLetters_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListDeadLettersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrderServiceServer).ListDeadLetters(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OrderService_ListDeadLetters_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrderServiceServer).ListDeadLetters(ctx, req.(*ListDeadLettersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // OrderService_ServiceDesc is the grpc.ServiceDesc for OrderService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -430,6 +472,10 @@ var OrderService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetSagaTimeline",
 			Handler:    _OrderService_GetSagaTimeline_Handler,
+		},
+		{
+			MethodName: "ListDeadLetters",
+			Handler:    _OrderService_ListDeadLetters_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

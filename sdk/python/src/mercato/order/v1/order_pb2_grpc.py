@@ -77,6 +77,11 @@ class OrderServiceStub:
                 request_serializer=mercato_dot_order_dot_v1_dot_order__pb2.GetSagaTimelineRequest.SerializeToString,
                 response_deserializer=mercato_dot_order_dot_v1_dot_order__pb2.GetSagaTimelineResponse.FromString,
                 _registered_method=True)
+        self.ListDeadLetters = channel.unary_unary(
+                '/mercato.order.v1.OrderService/ListDeadLetters',
+                request_serializer=mercato_dot_order_dot_v1_dot_order__pb2.ListDeadLettersRequest.SerializeToString,
+                response_deserializer=mercato_dot_order_dot_v1_dot_order__pb2.ListDeadLettersResponse.FromString,
+                _registered_method=True)
 
 
 class OrderServiceServicer:
@@ -154,6 +159,16 @@ class OrderServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDeadLetters(self, request, context):
+        """ListDeadLetters pages through the messages Mercato's event consumers gave
+        up on (the shared MERCATO_DLQ stream), oldest first, each with the error
+        it last met; optionally only one consumer's. The order service answers
+        for every consumer because the saga's operators are its readers. Admins only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrderServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -196,6 +211,11 @@ def add_OrderServiceServicer_to_server(servicer, server):
                     servicer.GetSagaTimeline,
                     request_deserializer=mercato_dot_order_dot_v1_dot_order__pb2.GetSagaTimelineRequest.FromString,
                     response_serializer=mercato_dot_order_dot_v1_dot_order__pb2.GetSagaTimelineResponse.SerializeToString,
+            ),
+            'ListDeadLetters': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDeadLetters,
+                    request_deserializer=mercato_dot_order_dot_v1_dot_order__pb2.ListDeadLettersRequest.FromString,
+                    response_serializer=mercato_dot_order_dot_v1_dot_order__pb2.ListDeadLettersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -417,6 +437,33 @@ class OrderService:
             '/mercato.order.v1.OrderService/GetSagaTimeline',
             mercato_dot_order_dot_v1_dot_order__pb2.GetSagaTimelineRequest.SerializeToString,
             mercato_dot_order_dot_v1_dot_order__pb2.GetSagaTimelineResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDeadLetters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mercato.order.v1.OrderService/ListDeadLetters',
+            mercato_dot_order_dot_v1_dot_order__pb2.ListDeadLettersRequest.SerializeToString,
+            mercato_dot_order_dot_v1_dot_order__pb2.ListDeadLettersResponse.FromString,
             options,
             channel_credentials,
             insecure,
