@@ -28,7 +28,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { protobufString, readStream, withDatabase } from "@mercato/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { admin, type E2eSystem, type EdgeResponse, startE2eSystem } from "../e2e/harness.js";
-import { leaseViolations, type StepRow } from "./saga-log.js";
+import { leaseViolations, readStepLog, type StepRow } from "./saga-log.js";
 
 const identity = "/mercato.identity.v1.IdentityService";
 const catalog = "/mercato.catalog.v1.CatalogService";
@@ -569,33 +569,7 @@ describe("checkout under faults", () => {
 
       // ---- leases, from order's saga log ----
       const { steps, sagas } = await withDatabase(e2e.databaseUrl("order"), async (sql) => ({
-        steps: (
-          await sql<
-            {
-              saga_id: string;
-              id: string;
-              step: number;
-              state: string;
-              attempt: number;
-              driver_id: string;
-              at_us: string;
-              detail: string | null;
-            }[]
-          >`select saga_id, id::text, step, state, attempt, driver_id, detail,
-                   (extract(epoch from at) * 1000000)::bigint::text as at_us
-              from saga_steps`
-        ).map(
-          (row): StepRow => ({
-            sagaId: row.saga_id,
-            id: Number(row.id),
-            step: row.step,
-            state: row.state,
-            attempt: row.attempt,
-            driverId: row.driver_id,
-            atUs: Number(row.at_us),
-            detail: row.detail,
-          }),
-        ),
+        steps: await readStepLog(sql),
         sagas: await sql<
           { saga_id: string; order_id: string; created_ms: string; finished_ms: string | null }[]
         >`

@@ -2,6 +2,10 @@
  * Order's saga step log as the whole-system fault tests read it, and the check that no saga was
  * driven by two drivers at once.
  */
+import type { withDatabase } from "@mercato/testing";
+
+/** A postgres.js client, as {@link withDatabase} hands it out. */
+type Sql = Parameters<Parameters<typeof withDatabase>[1]>[0];
 
 /** One row of order's saga_steps log. */
 export interface StepRow {
@@ -108,4 +112,32 @@ export function leaseViolations(
     }
   }
   return violations;
+}
+
+/** Every row of order's `saga_steps` log, read with `sql` (a client of order's database). */
+export async function readStepLog(sql: Sql): Promise<StepRow[]> {
+  const rows = await sql<
+    {
+      saga_id: string;
+      id: string;
+      step: number;
+      state: string;
+      attempt: number;
+      driver_id: string;
+      at_us: string;
+      detail: string | null;
+    }[]
+  >`select saga_id, id::text, step, state, attempt, driver_id, detail,
+           (extract(epoch from at) * 1000000)::bigint::text as at_us
+      from saga_steps`;
+  return rows.map((row) => ({
+    sagaId: row.saga_id,
+    id: Number(row.id),
+    step: row.step,
+    state: row.state,
+    attempt: row.attempt,
+    driverId: row.driver_id,
+    atUs: Number(row.at_us),
+    detail: row.detail,
+  }));
 }

@@ -29,7 +29,7 @@ import { protobufString, readStream, type SystemComponent, withDatabase } from "
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { admin, type E2eSystem, startE2eSystem } from "../e2e/harness.js";
 import { address, createProduct, newCustomer, paths } from "../e2e/shop-helpers.js";
-import { leaseViolations, type StepRow } from "./saga-log.js";
+import { leaseViolations, readStepLog, type StepRow } from "./saga-log.js";
 
 const replicas: Record<SystemComponent, number> = {
   order: 3,
@@ -440,32 +440,7 @@ describe("scale-out", () => {
         .toEqual([]);
 
       // ---- no saga driven by two order replicas at once ----
-      const steps = await withDatabase(e2e.databaseUrl("order"), async (sql) =>
-        (
-          await sql<
-            {
-              saga_id: string;
-              id: string;
-              step: number;
-              state: string;
-              attempt: number;
-              driver_id: string;
-              at_us: string;
-            }[]
-          >`select saga_id, id::text, step, state, attempt, driver_id,
-                   (extract(epoch from at) * 1000000)::bigint::text as at_us from saga_steps`
-        ).map(
-          (row): StepRow => ({
-            sagaId: row.saga_id,
-            id: Number(row.id),
-            step: row.step,
-            state: row.state,
-            attempt: row.attempt,
-            driverId: row.driver_id,
-            atUs: Number(row.at_us),
-          }),
-        ),
-      );
+      const steps = await withDatabase(e2e.databaseUrl("order"), readStepLog);
       const drivers = new Set(steps.map((s) => s.driverId));
       expect.soft(drivers.size, "order replicas that drove sagas").toBeGreaterThanOrEqual(3);
       expect
