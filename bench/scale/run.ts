@@ -29,6 +29,10 @@ const say = (text: string) => process.stdout.write(`${text}\n`);
 interface RunResult {
   readonly orderReplicas: number;
   readonly ordersPerSecond: number;
+  /** Sagas that compensated (order cancelled) during the window. */
+  readonly compensated: number;
+  /** Why they compensated, with counts. */
+  readonly reasons: string;
   readonly accepted: number;
   readonly failedCalls: number;
   readonly p50Ms: number;
@@ -110,10 +114,13 @@ async function measure(orderReplicas: number): Promise<RunResult> {
     await Promise.all(tokens.map((token) => order(token)));
 
     const orderDb = databaseUrlOn(pg.url, `${prefix}_order`);
+    /** Sagas completed (state 2) and compensated (state 4) so far. */
     const finished = () =>
       withDatabase(orderDb, async (sql) => {
-        const [row] = await sql<{ n: number }[]>`select count(*)::int as n from sagas where state = 2`;
-        return row?.n ?? 0;
+        const [row] = await sql<{ done: number; undone: number }[]>`
+          select count(*) filter (where state = 2)::int as done,
+                 count(*) filter (where state = 4)::int as undone from sagas`;
+        return { done: row?.done ?? 0, undone: row?.undone ?? 0 };
       });
     const latencies: number[] = [];
     let failedCalls = 0;
@@ -136,10 +143,19 @@ async function measure(orderReplicas: number): Promise<RunResult> {
         select state, step, count(*)::int as n from sagas group by 1, 2 order by 1, 2`,
     );
     say(`  sagas by state/step at the end of the window: ${JSON.stringify(states)}`);
+    const reasons = await withDatabase(
+      orderDb,
+      (sql) => sql<{ reason: string; n: number }[]>`
+        select left(reason, 160) as reason, count(*)::int as n from sagas where reason <> '' group by 1`,
+    );
+    const reasonText = reasons.map((r) => `${r.n} × ${r.reason}`).join("; ");
+    if (reasons.length > 0) say(`  compensation reasons: ${reasonText}`);
     latencies.sort((a, b) => a - b);
     return {
       orderReplicas,
-      ordersPerSecond: (after - before) / windowSeconds,
+      ordersPerSecond: (after.done - before.done) / windowSeconds,
+      compensated: after.undone - before.undone,
+      reasons: reasonText,
       accepted: latencies.length,
       failedCalls,
       p50Ms: quantile(latencies, 0.5),
@@ -172,15 +188,19 @@ customers place orders back to back through the edge for ${windowSeconds} s; the
 completed (reserve → authorize → confirm → commit → capture) in order's database during the window.
 Command: \`node --import tsx bench/scale/run.ts --seconds ${windowSeconds} --concurrency ${concurrency}\`.
 
-| order replicas | orders/s completed | PlaceOrder answered | failed calls | PlaceOrder p50 | p99 |
-| --- | --- | --- | --- | --- | --- |
+| order replicas | orders/s completed | compensated in the window | PlaceOrder answered | failed calls | PlaceOrder p50 | p99 |
+| --- | --- | --- | --- | --- | --- | --- |
 ${results
   .map(
     (r) =>
-      `| ${r.orderReplicas} | ${r.ordersPerSecond.toFixed(1)} | ${r.accepted} | ${r.failedCalls} | ` +
+      `| ${r.orderReplicas} | ${r.ordersPerSecond.toFixed(1)} | ${r.compensated} | ${r.accepted} | ${r.failedCalls} | ` +
       `${r.p50Ms.toFixed(0)} ms | ${r.p99Ms.toFixed(0)} ms |`,
   )
   .join("\n")}
+${results
+  .filter((r) => r.reasons !== "")
+  .map((r) => `\nWhy sagas compensated with ${r.orderReplicas} order replica(s): ${r.reasons}.`)
+  .join("")}
 
 3 replicas vs 1: ×${(three.ordersPerSecond / Math.max(one.ordersPerSecond, 1e-9)).toFixed(2)}. All processes
 share the same ${cpus().length} cores, so extra replicas add scheduling and connection overhead and
