@@ -31,8 +31,9 @@ function start(env: Record<string, string>): SpawnedProcess {
 }
 
 it("loses and duplicates nothing when the process is killed mid-batch", { timeout: 120_000 }, async () => {
+  const databaseUrl = await testDatabaseUrl("notification_crash");
   const env = testEnv({
-    DATABASE_URL: await testDatabaseUrl("notification_crash"),
+    DATABASE_URL: databaseUrl,
     GRPC_PORT: String(await freePort()),
     ADMIN_PORT: String(await freePort()),
     LOG_LEVEL: "info",
@@ -75,7 +76,7 @@ it("loses and duplicates nothing when the process is killed mid-batch", { timeou
   expect([...receiver.counts().keys()].sort()).toEqual([...expected].sort());
   expect(receiver.requests.every((r) => r.valid)).toBe(true);
   const db = await connectDatabase({
-    url: env.DATABASE_URL,
+    url: databaseUrl,
     schema: {},
     logger: createLogger({ service: "crash-test", level: "silent" }),
   });
