@@ -146,6 +146,7 @@ say(`
 ${bold}Mercato is up in ${seconds} s.${reset}
 
   gateway      ${gatewayUrl}   (Connect JSON/binary, gRPC-Web, gRPC + reflection)
+  storefront   ${gatewayUrl}/   (open it in a browser; the operations console is ${gatewayUrl}/console, as admin)
   admin        ${adminEmail} / ${adminPassword}   (local runs only)
   customer     ${demoCustomer.email} / ${demoCustomer.password}
 
