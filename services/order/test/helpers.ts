@@ -130,10 +130,11 @@ export async function startOrder(
     ...common(),
     DATABASE_URL: databaseUrl,
     ...upstreams.env,
-    SAGA_STEP_TIMEOUT_MS: "1500",
+    // Generous against a loaded CI machine: an authorize slower than this is (correctly) voided and cancelled.
+    SAGA_STEP_TIMEOUT_MS: "4000",
     SAGA_RETRY_BASE_MS: "50",
     SAGA_RETRY_MAX_MS: "400",
-    SAGA_LEASE_MS: "3000",
+    SAGA_LEASE_MS: "8000",
     SAGA_POLL_MS: "100",
     // Each start gets its own durable consumer names on the shared NATS, and fast redelivery.
     CONSUMER_PREFIX: `${uniqueName("t")}-`,
@@ -191,7 +192,7 @@ export const address = {
 };
 
 /** Waits until the order's status is terminal for the saga (CONFIRMED with a completed saga, or CANCELLED). */
-export async function settledOrder(order: TestOrder, orderId: string, userId: string, timeoutMs = 15_000) {
+export async function settledOrder(order: TestOrder, orderId: string, userId: string, timeoutMs = 45_000) {
   let last: Awaited<ReturnType<TestOrder["client"]["getOrder"]>>["order"];
   await waitFor(
     async () => {

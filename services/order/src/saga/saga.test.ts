@@ -266,7 +266,7 @@ describe("place-order saga", () => {
     )[0]?.saga_id;
     const second = await startOrder(upstreams, { databaseUrl: first.databaseUrl });
     try {
-      const done = await settledOrder(second, placed.id, userId, 20_000);
+      const done = await settledOrder(second, placed.id, userId);
       expect(done.status).toBe(OrderStatus.CONFIRMED);
       expect((await paymentOf(placed.id))?.status).toBe(PaymentStatus.CAPTURED);
       expect((await stock(product.sku)).onHand).toBe(2);
