@@ -4,6 +4,7 @@
  *   pnpm bench                 full run (≥ 3 repetitions; about 25 minutes on 2 cores)
  *   pnpm bench --quick         smoke run (1 repetition, short windows, a 1-minute soak; under 5 minutes)
  *   pnpm bench --soak          the 30-minute soak on its own
+ *   pnpm bench --only scale    orders/s with 3 order replicas against 1
  *
  * Options: --out DIR (default bench/reports), --only id,id (e.g. --only edge,kit), --profile /
  * --no-profile (edge CPU profile: always / never; by default only when a full run misses an edge target).
@@ -24,6 +25,7 @@ import { type BenchSystem, startBenchSystem } from "./lib/system.js";
 import { ensureLoadTools, type LoadTools } from "./lib/tools.js";
 import { memoryBenchmark } from "./memory/bench.js";
 import { sagaBenchmark } from "./saga/bench.js";
+import { scaleBenchmark } from "./scale/bench.js";
 import { soakBenchmark } from "./soak/bench.js";
 import { startupBenchmark } from "./startup/bench.js";
 
@@ -50,9 +52,16 @@ const all: readonly Benchmark[] = [
   eventsBenchmark,
   soakBenchmark,
   startupBenchmark,
+  scaleBenchmark,
 ];
+/** Run only when named with --only: the soak has its own mode; scale-out has no target to check. */
+const onRequest = new Set(["soak", "scale"]);
 const selected = all.filter((b) =>
-  only ? only.includes(b.id) : mode === "soak" ? b.id === "soak" : mode === "quick" || b.id !== "soak",
+  only
+    ? only.includes(b.id)
+    : mode === "soak"
+      ? b.id === "soak"
+      : !onRequest.has(b.id) || (mode === "quick" && b.id === "soak"),
 );
 if (only && selected.length !== only.length) {
   process.stderr.write(`unknown benchmark in --only; known: ${all.map((b) => b.id).join(", ")}\n`);

@@ -12,6 +12,8 @@ import {
   type PostgresServer,
   type RunningSystem,
   type ServiceName,
+  type SystemOptions,
+  serviceNames,
   startPostgres,
   startSystem,
 } from "@mercato/testing/servers";
@@ -72,6 +74,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function startBenchSystem(
   customers: number,
   log: (message: string) => void,
+  options: { readonly replicas?: SystemOptions["replicas"] } = {},
 ): Promise<BenchSystem> {
   const pg = await startPostgres();
   const dataDir = await mkdtemp(join(tmpdir(), "mercato-bench-system-"));
@@ -81,6 +84,7 @@ export async function startBenchSystem(
       databaseUrl: pg.url,
       databasePrefix: "bench",
       dataDir,
+      ...(options.replicas ? { replicas: options.replicas } : {}),
       env: {
         LOG_LEVEL: "warn",
         IDENTITY_ADMIN_EMAIL: admin.email,
@@ -182,9 +186,8 @@ export async function startBenchSystem(
 
   const unfinished = async () => {
     let outbox = 0;
-    for (const service of running.processes.keys()) {
-      if (service === "gateway") continue;
-      const [row] = await sql(service as ServiceName)
+    for (const service of serviceNames) {
+      const [row] = await sql(service)
         .unsafe("select count(*)::int as n from outbox where published_at is null")
         .catch(() => [{ n: 0 }]);
       outbox += Number(row?.n ?? 0);
