@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { decode, encode, type SourceMapSegment } from "@jridgewell/sourcemap-codec";
 import { build, type Metafile, type Plugin, stop as stopEsbuild } from "esbuild";
 import { repoRoot } from "./tools.js";
 
@@ -55,40 +56,6 @@ const keepModuleLocations: Plugin = {
   },
 };
 
-const base64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-function decodeVlq(segment: string): number[] {
-  const values: number[] = [];
-  let value = 0;
-  let shift = 0;
-  for (const char of segment) {
-    const digit = base64.indexOf(char);
-    value += (digit & 31) << shift;
-    if (digit & 32) {
-      shift += 5;
-    } else {
-      values.push(value & 1 ? -(value >>> 1) : value >>> 1);
-      value = 0;
-      shift = 0;
-    }
-  }
-  return values;
-}
-
-function encodeVlq(values: readonly number[]): string {
-  let out = "";
-  for (const signed of values) {
-    let value = signed < 0 ? (-signed << 1) | 1 : signed << 1;
-    do {
-      let digit = value & 31;
-      value >>>= 5;
-      if (value > 0) digit |= 32;
-      out += base64[digit];
-    } while (value > 0);
-  }
-  return out;
-}
-
 /**
  * Keeps only the mappings of our own code in a source map: Node decodes a bundle's whole map the first
  * time it formats a stack through it and keeps it, ~30 MiB for a service with every dependency mapped,
@@ -98,39 +65,18 @@ function encodeVlq(values: readonly number[]): string {
 export function withoutDependencyMappings(mapJson: string): string {
   const map = JSON.parse(mapJson) as { sources: string[]; mappings: string };
   const dependency = map.sources.map((source) => source.includes("node_modules/"));
-  // Fields 2–5 of a segment are deltas across the whole map; field 1 restarts on every line.
-  const absolute = [0, 0, 0, 0];
-  const written = [0, 0, 0, 0];
   let mapped = false;
-  map.mappings = map.mappings
-    .split(";")
-    .map((line) => {
-      let lastColumn = 0;
-      let writtenColumn = 0;
-      const kept: string[] = [];
-      for (const segment of line.split(",")) {
-        if (segment === "") continue;
-        const fields = decodeVlq(segment);
-        lastColumn += fields[0]!;
-        for (let i = 1; i < fields.length; i++) absolute[i - 1]! += fields[i]!;
-        const ours = fields.length >= 4 && !dependency[absolute[0]!];
-        if (!ours && !mapped) continue;
-        const out = [lastColumn - writtenColumn];
-        writtenColumn = lastColumn;
-        mapped = ours;
-        if (!ours) {
-          kept.push(encodeVlq(out));
-          continue;
-        }
-        for (let i = 1; i < fields.length; i++) {
-          out.push(absolute[i - 1]! - written[i - 1]!);
-          written[i - 1] = absolute[i - 1]!;
-        }
-        kept.push(encodeVlq(out));
-      }
-      return kept.join(",");
-    })
-    .join(";");
+  const lines = decode(map.mappings).map((line) => {
+    const kept: SourceMapSegment[] = [];
+    for (const segment of line) {
+      const ours = segment.length >= 4 && !dependency[segment[1]!];
+      if (!ours && !mapped) continue;
+      kept.push(ours ? segment : [segment[0]]);
+      mapped = ours;
+    }
+    return kept;
+  });
+  map.mappings = encode(lines);
   return JSON.stringify(map);
 }
 
