@@ -366,18 +366,6 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
 
   // --- Admission: authentication, then the caller's token bucket -----------------------------------
 
-  // Bucket keys of client addresses, computed once per address (the IPv6 check is a large regex).
-  const ipKeys = new Map<string, string>();
-  const ipKey = (address: string): string => {
-    let key = ipKeys.get(address);
-    if (key === undefined) {
-      if (ipKeys.size >= 10_000) ipKeys.clear();
-      key = `ip:${addressKey(address)}`;
-      ipKeys.set(address, key);
-    }
-    return key;
-  };
-
   const limited = (route: Route, scope: "ip" | "user", decision: RateDecision): EdgeError => {
     rateLimitedCalls.inc({ class: route.rateClass, scope });
     return new EdgeError(
@@ -407,7 +395,7 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
           : await authenticate(route, authorization, verifier);
     } catch (error) {
       if (limiter !== undefined && error instanceof EdgeError && error.code === Code.Unauthenticated) {
-        const decision = limiter.take(route.rateClass, ipKey(address));
+        const decision = limiter.take(route.rateClass, `ip:${addressKey(address)}`);
         if (!decision.allowed) throw limited(route, "ip", decision);
       }
       throw error;
@@ -415,7 +403,7 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
     if (limiter === undefined) return { caller, rateHeaders: undefined };
     const decision =
       caller === undefined
-        ? limiter.take(route.rateClass, ipKey(address))
+        ? limiter.take(route.rateClass, `ip:${addressKey(address)}`)
         : limiter.take(route.rateClass, `user:${caller.userId}`);
     if (!decision.allowed) throw limited(route, caller === undefined ? "ip" : "user", decision);
     return { caller, rateHeaders: rateLimitHeaders(decision) };

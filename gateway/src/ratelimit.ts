@@ -157,7 +157,8 @@ export function rateLimitHeaders(decision: RateDecision): Record<string, string>
  */
 export function addressKey(address: string): string {
   const plain = address.startsWith("::ffff:") && isIPv4(address.slice(7)) ? address.slice(7) : address;
-  if (!isIPv6(plain)) return plain;
+  // Only an address with a colon can be IPv6: most callers are IPv4 and skip isIPv6's large regex.
+  if (!plain.includes(":") || !isIPv6(plain)) return plain;
   const [head = "", tail = ""] = plain.split("::");
   const headParts = head === "" ? [] : head.split(":");
   const tailParts = tail === "" ? [] : tail.split(":");
