@@ -28,6 +28,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { protobufString, readStream, withDatabase } from "@mercato/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { admin, type E2eSystem, type EdgeResponse, startE2eSystem } from "../e2e/harness.js";
+import { retryableCodes, retryDelayMs } from "./retry.js";
 import { leaseViolations, readStepLog, type StepRow } from "./saga-log.js";
 
 const identity = "/mercato.identity.v1.IdentityService";
@@ -77,17 +78,6 @@ const address = {
   postalCode: "1000-001",
   countryCode: "PT",
 };
-
-/** Connect error codes after which the same PlaceOrder (same key) may succeed. */
-const retryableCodes = new Set([
-  "unavailable",
-  "deadline_exceeded",
-  "aborted",
-  "internal",
-  "unknown",
-  "resource_exhausted",
-  "canceled",
-]);
 
 interface Customer {
   readonly id: string;
@@ -266,7 +256,7 @@ async function placeOrder(
     const reason = last.replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, "…");
     stats.errors.set(reason, (stats.errors.get(reason) ?? 0) + 1);
     stats.lastError = reason;
-    await sleep(Math.min(2000, 100 * 2 ** Math.min(attempt, 5)) * between(0.5, 1));
+    await sleep(retryDelayMs(attempt));
   }
   stats.gaveUp.push({ key: idempotencyKey, customer, last });
   return undefined;

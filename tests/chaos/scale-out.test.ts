@@ -29,6 +29,7 @@ import { protobufString, readStream, type SystemComponent, withDatabase } from "
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { admin, type E2eSystem, startE2eSystem } from "../e2e/harness.js";
 import { address, createProduct, newCustomer, paths } from "../e2e/shop-helpers.js";
+import { retryableCodes, retryDelayMs } from "./retry.js";
 import { leaseViolations, readStepLog, type StepRow } from "./saga-log.js";
 
 const replicas: Record<SystemComponent, number> = {
@@ -60,17 +61,6 @@ const ORDER_CONFIRMED = 2;
 const ORDER_CANCELLED = 3;
 const SAGA_COMPLETED = 2;
 const SAGA_COMPENSATED = 4;
-
-/** Connect codes after which the same PlaceOrder (same key) may succeed. */
-const retryableCodes = new Set([
-  "unavailable",
-  "deadline_exceeded",
-  "aborted",
-  "internal",
-  "unknown",
-  "resource_exhausted",
-  "canceled",
-]);
 
 const between = (min: number, max: number) => min + Math.random() * (max - min);
 
@@ -107,7 +97,7 @@ async function placeOrder(
       reason = (error as Error).name;
     }
     failures.set(reason, (failures.get(reason) ?? 0) + 1);
-    await sleep(Math.min(2000, 100 * 2 ** Math.min(attempt, 5)) * between(0.5, 1));
+    await sleep(retryDelayMs(attempt));
   }
   failures.set("gave up", (failures.get("gave up") ?? 0) + 1);
   return undefined;
