@@ -30,11 +30,10 @@ it("skips a port something already listens on", async () => {
   const second = await freePort();
   // The next port in turn is taken by someone else before we ask: freePort must pass it by.
   const taken = second + 1;
-  servers.push(await listen(taken).catch(() => listen(0)));
-  const busy = servers[0]!.address();
-  const busyPort = typeof busy === "object" && busy ? busy.port : -1;
+  const blocker = await listen(taken).catch(() => undefined); // already in use elsewhere: just as good
+  if (blocker) servers.push(blocker);
   const next = await freePort();
-  expect(next).not.toBe(busyPort);
+  expect(next).not.toBe(taken);
   expect([first, second]).not.toContain(next);
   servers.push(await listen(next));
 });
