@@ -5,6 +5,8 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
+source scripts/lib/node.sh
+use_project_node "$REPO"
 
 step() { printf '\n== %s\n' "$*"; }
 

