@@ -6,5 +6,5 @@
  * @packageDocumentation
  */
 export * from "./servers.js";
-export { callerMetadata, streamMessages, testServiceEnv } from "./service-env.js";
+export { callerMetadata, streamMessages, TEST_CALL_DEADLINE_MS, testServiceEnv } from "./service-env.js";
 export { sharedDatabaseUrl, testDatabaseUrl, testNatsUrl } from "./shared.js";
