@@ -218,6 +218,37 @@ describe("createServiceClient", () => {
     expect(c.stats.echoCalls).toBe(callsWhenOpened + 1);
   });
 
+  it("closes an open breaker as soon as the upstream is connected again, before its reset time", async () => {
+    const first = await startProbe();
+    const port = Number(first.address.split(":")[1]);
+    const probe = client(first.address, {
+      retry: false,
+      breaker: { volumeThreshold: 2, errorThresholdPercentage: 50, resetTimeoutMs: 10 * 60_000 },
+    });
+    expect((await probe.echo({ message: "up" })).message).toBe("up");
+    await first.stop();
+    for (let i = 0; i < 10 && probe.$breaker?.state === "closed"; i++) await failure(probe.echo({}));
+    expect(probe.$breaker?.state).toBe("open");
+    expect((await failure(probe.echo({}))).message).toBe("circuit open for probe");
+
+    // The upstream comes back (a restart: same address). Its reset time alone would keep the circuit
+    // open for ten minutes; the new connection closes it.
+    const { handlers } = probeHandlers(undefined, logger);
+    const again = createGrpcServer({
+      serviceName: "probe",
+      logger,
+      services: [{ service: ProbeService, handlers }],
+      port,
+      adminPort: 0,
+      drainDelayMs: 0,
+      shutdownGraceMs: 500,
+    });
+    await again.start();
+    cleanups.push(() => again.stop());
+    await expect.poll(() => probe.$breaker?.state, { timeout: 45_000, interval: 50 }).toBe("closed");
+    expect((await probe.echo({ message: "back" })).message).toBe("back");
+  });
+
   it("refuses calls over the concurrency limit with RESOURCE_EXHAUSTED, or queues them until the deadline", async () => {
     const c = await startProbe();
     const probe = client(c.address, { maxConcurrency: 2, retry: false, breaker: false });
