@@ -70,9 +70,10 @@ export async function startNotification(overrides: Record<string, string> = {}):
  * Waits until `service` has consumed every event already on the run's shared streams and sent the
  * deliveries they made. Its durables start at the beginning of the streams (as in production, where a
  * new consumer catches up on what is retained), so a fresh instance first works through every
- * identity, order and shipping event the run's other test files published: a few hundred late in a
- * full run, seconds of work on a busy machine. Without this, a test counted that work against its own
- * wait for its one event ("gives up after the bounded attempts" timed out after 15 s in a full run).
+ * identity, order and shipping event the run's other test files published (about 80 by the time this
+ * file runs in a full run, 180 by the end), seconds of work on a busy machine. Without this, a test
+ * counted that work against its own wait for its one event ("gives up after the bounded attempts"
+ * timed out after 15 s in a full run, while the fault tests loaded the machine).
  */
 export async function caughtUp(
   service: RunningService<typeof schema>,
