@@ -529,10 +529,17 @@ describe("checkout under faults", () => {
         );
       }, 15_000);
       const probeToken = (customers[0] as Customer).token;
+      let orderKillsDone = false;
       const chaosRun = Promise.all([
-        killLoop("order", chaos, probeToken, () => placed.length, overtime),
+        killLoop("order", chaos, probeToken, () => placed.length, overtime).finally(() => {
+          orderKillsDone = true;
+        }),
         killLoop("payment", chaos, probeToken, () => placed.length, overtime),
-        natsOutage(chaos, Math.round(between(KILLS_EACH / 3, (2 * KILLS_EACH) / 3)), overtime),
+        natsOutage(
+          chaos,
+          Math.round(between(KILLS_EACH / 3, (2 * KILLS_EACH) / 3)),
+          () => overtime() || orderKillsDone,
+        ),
       ]).finally(() => {
         chaosDone = true;
       });
