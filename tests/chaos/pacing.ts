@@ -81,7 +81,8 @@ export function startPacer(options: PacerOptions): Pacer {
       } catch {
         // keep the last figure; the next poll will tell
       }
-      await sleep(pollMs);
+      // Unreferenced: a test that fails before stop() must not keep its worker alive.
+      await sleep(pollMs, undefined, { ref: false });
     }
   })();
   let nextSlot = Date.now();
