@@ -138,6 +138,9 @@ export function statusDetails(statusBytes: Uint8Array): ErrorDetail[] {
   return details;
 }
 
+/** Retry-After (seconds) of a RESOURCE_EXHAUSTED whose upstream named no wait. */
+const DEFAULT_RETRY_AFTER_S = "1";
+
 /** Codes whose upstream messages may describe infrastructure; the edge answers with its own words. */
 const genericMessages: Partial<Record<Code, string>> = {
   [Code.Canceled]: "request canceled",
@@ -152,7 +155,7 @@ const genericMessages: Partial<Record<Code, string>> = {
  * Maps an upstream call's failure to an EdgeError: the code is kept; the message is the service's
  * (client-safe by the kit's contract) except for transport-level codes, which get a generic one so
  * no address or connection detail leaks; details come from `grpc-status-details-bin`; a
- * RESOURCE_EXHAUSTED with a `retry-after` trailer keeps it as the Retry-After header.
+ * RESOURCE_EXHAUSTED keeps its `retry-after` trailer as the Retry-After header, or gets 1 s.
  */
 export function fromUpstream(error: unknown): EdgeError {
   if (error instanceof EdgeError) return error;
@@ -162,10 +165,16 @@ export function fromUpstream(error: unknown): EdgeError {
   const raw = grpcError.metadata?.get(statusDetailsKey)[0];
   const details = raw !== undefined && typeof raw !== "string" ? statusDetails(raw) : [];
   // A service that throttles (identity's Login) says when to come back: HTTP 429 + Retry-After.
+  // Every 429 carries one: an upstream that did not say gets the shortest wait, 1 s.
   const retryAfter = grpcError.metadata?.get("retry-after")[0];
   const headers =
-    code === Code.ResourceExhausted && typeof retryAfter === "string" && /^\d{1,6}$/.test(retryAfter)
-      ? { "retry-after": retryAfter }
+    code === Code.ResourceExhausted
+      ? {
+          "retry-after":
+            typeof retryAfter === "string" && /^\d{1,6}$/.test(retryAfter)
+              ? retryAfter
+              : DEFAULT_RETRY_AFTER_S,
+        }
       : undefined;
   return new EdgeError(code, genericMessages[code] ?? grpcError.details, details, undefined, headers);
 }

@@ -192,6 +192,10 @@ export async function startTestUpstreams(): Promise<TestUpstreams> {
                 },
               );
             }
+            if (request.email === "quota@example.com") {
+              // A limit without a stated wait (the edge must still send Retry-After).
+              throw new ServiceError(Code.RESOURCE_EXHAUSTED, "quota reached");
+            }
             throw unauthenticated("invalid email or password");
           },
         }),
