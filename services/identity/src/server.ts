@@ -9,6 +9,7 @@ import { pruneLoginFailures } from "./db/login-failures.js";
 import { pruneRefreshTokens } from "./db/refresh-tokens.js";
 import { type IdentitySchema, schema } from "./db/schema.js";
 import { KeyRing } from "./db/signing-keys.js";
+import { kekRing } from "./domain/kek.js";
 import { loginFailureResetMs } from "./domain/rules.js";
 import { identityStream } from "./events/publishers.js";
 import { ensureConfiguredAdmin } from "./handlers/accounts.js";
@@ -49,6 +50,7 @@ export async function build(
     clock,
     policy: { signingPeriodMs: config.signingKeyPeriodSeconds * 1000, accessTokenTtlMs },
     audience: { issuer: config.jwtIssuer, audience: config.jwtAudience },
+    keks: kekRing(config.kek, config.previousKeks),
   });
   await keys.ensure();
   const handlerDeps: HandlerDeps = { config, database, logger, keys, clock };
