@@ -6,7 +6,7 @@ import postgres from "postgres";
 import { afterAll, describe, expect, it } from "vitest";
 import { connectDatabase, type Database } from "../db/index.js";
 import { createLogger } from "../log/index.js";
-import { codeOf, quotaExceeded, ServiceError, transientFailure } from "./index.js";
+import { codeOf, quotaExceeded, ServiceError } from "./index.js";
 
 const logger = createLogger({ service: "transient-test", level: "silent" });
 const closers: (() => Promise<unknown>)[] = [];
