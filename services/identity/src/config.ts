@@ -8,18 +8,18 @@ import {
   serviceSettings,
   text,
 } from "@mercato/platform/config";
-import { type Kek, kekRing, parseKek } from "./domain/kek.js";
+import { type Kek, type KekRing, kekRing, parseKek } from "./domain/kek.js";
 import { checkEmail, checkPassword, normalizeEmail } from "./domain/rules.js";
 
-/** The KEK that seals signing keys: `<id>:<base64 of 32 bytes>`; required, never defaulted. */
-function kek(variable: string): Setting<Kek> {
+/**
+ * The KEK that seals signing keys: `<id>:<base64 of 32 bytes>`. Never defaulted; required to serve
+ * (checked in {@link loadConfig}), not to migrate (the migration Job gets no secrets).
+ */
+function kek(variable: string): Setting<Kek | undefined> {
   return {
     variable,
     description: "key-encryption key for the signing keys at rest: <id>:<base64 of 32 bytes>",
-    parse(raw) {
-      if (raw === undefined || raw.trim() === "") throw new Error("is required (<id>:<base64 of 32 bytes>)");
-      return parseKek(raw.trim());
-    },
+    parse: (raw) => (raw === undefined || raw.trim() === "" ? undefined : parseKek(raw.trim())),
   };
 }
 
@@ -100,13 +100,24 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       problems.push(`IDENTITY_ADMIN_PASSWORD ${v.description}`);
     }
   }
-  try {
-    kekRing(config.kek, config.previousKeks);
-  } catch (error) {
-    problems.push(`IDENTITY_PREVIOUS_KEKS: ${(error as Error).message}`);
+  if (config.kek === undefined) {
+    if (!config.migrateOnly) problems.push("IDENTITY_KEK is required (<id>:<base64 of 32 bytes>)");
+  } else {
+    try {
+      kekRing(config.kek, config.previousKeks);
+    } catch (error) {
+      problems.push(`IDENTITY_PREVIOUS_KEKS: ${(error as Error).message}`);
+    }
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return adminEmail === undefined
     ? config
     : Object.freeze({ ...config, adminEmail: normalizeEmail(adminEmail) });
+}
+
+/** The KEK ring of a configuration that serves (loadConfig refused one without IDENTITY_KEK). */
+export function kekRingOf(config: IdentityConfig): KekRing {
+  if (config.kek === undefined)
+    throw new ConfigError(["IDENTITY_KEK is required (<id>:<base64 of 32 bytes>)"]);
+  return kekRing(config.kek, config.previousKeks);
 }

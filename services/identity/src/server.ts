@@ -4,12 +4,11 @@ import type { BackgroundTask, ServiceDeps, ServiceParts, ServiceSpec } from "@me
 import { file_mercato_identity_v1_events } from "@mercato/sdk/gen/mercato/identity/v1/events_pb";
 import { IdentityService as IdentityServiceV1 } from "@mercato/sdk/gen/mercato/identity/v1/identity_pb";
 import { IdentityService as IdentityServiceV2 } from "@mercato/sdk/gen/mercato/identity/v2/identity_pb";
-import type { IdentityConfig } from "./config.js";
+import { type IdentityConfig, kekRingOf } from "./config.js";
 import { pruneLoginFailures } from "./db/login-failures.js";
 import { pruneRefreshTokens } from "./db/refresh-tokens.js";
 import { type IdentitySchema, schema } from "./db/schema.js";
 import { KeyRing } from "./db/signing-keys.js";
-import { kekRing } from "./domain/kek.js";
 import { loginFailureResetMs } from "./domain/rules.js";
 import { identityStream } from "./events/publishers.js";
 import { ensureConfiguredAdmin } from "./handlers/accounts.js";
@@ -50,7 +49,7 @@ export async function build(
     clock,
     policy: { signingPeriodMs: config.signingKeyPeriodSeconds * 1000, accessTokenTtlMs },
     audience: { issuer: config.jwtIssuer, audience: config.jwtAudience },
-    keks: kekRing(config.kek, config.previousKeks),
+    keks: kekRingOf(config),
   });
   await keys.ensure();
   const handlerDeps: HandlerDeps = { config, database, logger, keys, clock };
