@@ -58,6 +58,37 @@ describe("real database and broker failures are UNAVAILABLE (or ABORTED), never 
     expect(answered(error).code).toBe(status.UNAVAILABLE);
   });
 
+  it("a reserved connection whose session was terminated: the next query fails CONNECTION_CLOSED, the process lives", async () => {
+    // postgres.js 3.4.9 threw from a setImmediate here (an uncaught TypeError that ended the process:
+    // porsager/postgres#1208); patches/postgres@3.4.9.patch settles the query instead.
+    const url = await testDatabaseUrl("transient");
+    const client = postgres(url, { max: 2, onnotice: () => {} });
+    closers.push(() => client.end({ timeout: 0 }));
+    const admin = postgres(url, { max: 1, onnotice: () => {} });
+    closers.push(() => admin.end({ timeout: 1 }));
+    const reserved = await client.reserve();
+    const [row] = await reserved<{ pid: number }[]>`select pg_backend_pid() as pid`;
+    await admin`select pg_terminate_backend(${row!.pid})`;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    for (let i = 0; i < 3; i++) {
+      const error = await reserved`select 1`.catch((e: unknown) => e);
+      expect(answered(error).code).toBe(status.UNAVAILABLE);
+    }
+    // Back in the pool, the dead connection fails once more at most, then the pool reconnects.
+    reserved.release();
+    const answers: unknown[] = [];
+    for (let i = 0; i < 5 && answers.at(-1) !== 1; i++) {
+      answers.push(
+        await client<{ one: number }[]>`select 1 as one`.then(
+          (rows) => rows[0]?.one,
+          (e) => e.code,
+        ),
+      );
+    }
+    expect(answers.at(-1)).toBe(1);
+    expect(answers.filter((a) => a !== 1 && a !== "CONNECTION_CLOSED")).toEqual([]);
+  });
+
   it("a server out of connections (53300)", async () => {
     const url = new URL(await testDatabaseUrl("transient"));
     const admin = postgres(url.toString(), { max: 1, onnotice: () => {} });
