@@ -85,7 +85,6 @@ describe("a supervised system", () => {
       await until(async () => (await running()) === orderIds.length, 30_000, "sagas to be running");
 
       const order = e2e.system.processes.get("order")!;
-      const killedPid = order.process.pid;
       await order.process.kill("SIGKILL");
       expect(await running()).toBe(orderIds.length);
 
