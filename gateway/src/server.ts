@@ -8,8 +8,8 @@ import { createServer as createHttpServer, type Server as HttpServer } from "nod
 import { createServer as createHttp2Server, type Http2Session } from "node:http2";
 import { type AddressInfo, createServer as createNetServer, type Socket } from "node:net";
 import { create, createRegistry, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { type AdminServer, startAdminServer } from "@mercato/platform/admin";
-import { Code as GrpcCode, isGrpcStatusError } from "@mercato/platform/errors";
 import type { Logger } from "@mercato/platform/log";
 import { allFiles, identityV1, services } from "@mercato/sdk";
 import type { JWK } from "jose";
@@ -35,6 +35,8 @@ export interface GatewayDeps {
   readonly tracing?: boolean;
   /** Refreshes triggered by unknown kids are at least this far apart (default 1 s). */
   readonly jwksMinRefreshGapMs?: number;
+  /** Upstreams besides Mercato's services, by name (routes of a custom `table` may name them). */
+  readonly extraUpstreams?: Readonly<Record<string, string>>;
 }
 
 /** A built gateway. */
@@ -67,7 +69,7 @@ function jwksOverGrpc(upstreams: Upstreams, timeoutMs: number): JwksFetcher {
       },
       Date.now() + timeoutMs,
     );
-    const response = fromBinary(identityV1.GetJwksResponseSchema, await call.result);
+    const response = fromBinary(identityV1.GetJwksResponseSchema, (await call.result).message);
     return response.keys.map((key) => {
       const jwk: Record<string, string> = {};
       for (const name of ["kty", "kid", "use", "alg", "crv", "x", "y", "n", "e"] as const) {
@@ -110,8 +112,9 @@ function userLookupOverGrpc(upstreams: Upstreams, timeoutMs: number): UserLookup
       return "active";
     } catch (error) {
       if (
-        isGrpcStatusError(error) &&
-        (error.code === GrpcCode.NOT_FOUND || error.code === GrpcCode.INVALID_ARGUMENT)
+        error instanceof ConnectError &&
+        error.isWireError &&
+        (error.code === Code.NotFound || error.code === Code.InvalidArgument)
       ) {
         return "deleted";
       }
@@ -124,7 +127,10 @@ function userLookupOverGrpc(upstreams: Upstreams, timeoutMs: number): UserLookup
 export function buildGateway(deps: GatewayDeps): Gateway {
   const { config, logger } = deps;
   const table = deps.table ?? buildRouteTable(services);
-  const upstreams = new Upstreams(upstreamAddresses(config));
+  const upstreams = new Upstreams(
+    { ...upstreamAddresses(config), ...deps.extraUpstreams },
+    { maxDeadlineMs: config.maxDeadlineMs },
+  );
   const keys = new KeyStore({
     fetch: jwksOverGrpc(upstreams, 5_000),
     logger,
@@ -180,6 +186,8 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     idempotency,
     users,
     corsOrigins: config.corsOrigins,
+    forwardRequestHeaders: config.forwardRequestHeaders,
+    forwardResponseHeaders: config.forwardResponseHeaders,
     tracing: deps.tracing ?? false,
     draining: () => draining,
   });

@@ -118,14 +118,19 @@ export class ServiceError extends Error {
 
   /**
    * Converts anything thrown into a ServiceError: a ServiceError is returned as is; a grpc-js call
-   * error keeps its code, details and decoded violations (the original becomes the cause);
+   * error keeps its code, details and decoded violations (the original becomes the cause), except
+   * that transport-level codes (UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, INTERNAL, UNKNOWN,
+   * DATA_LOSS) get generic words;
    * anything else becomes INTERNAL "internal error" with the original as the cause.
    */
   static from(error: unknown): ServiceError {
     if (error instanceof ServiceError) return error;
     if (isGrpcStatusError(error)) {
-      return new ServiceError(error.code, error.details, {
-        violations: fieldViolationsOf(error),
+      // A transport-level status of a downstream call may name addresses or connections: the
+      // caller gets generic words, the logs get the original.
+      const generic = transportMessages[error.code as Code];
+      return new ServiceError(error.code, generic ?? error.details, {
+        violations: generic === undefined ? fieldViolationsOf(error) : [],
         cause: error,
       });
     }
@@ -141,6 +146,16 @@ export class ServiceError extends Error {
     return metadata;
   }
 }
+
+/** Generic words for the statuses of a failed downstream call that may carry transport details. */
+const transportMessages: Partial<Record<Code, string>> = {
+  [status.UNAVAILABLE]: "service unavailable, try again later",
+  [status.DEADLINE_EXCEEDED]: "deadline exceeded",
+  [status.CANCELLED]: "request canceled",
+  [status.INTERNAL]: "internal error",
+  [status.UNKNOWN]: "internal error",
+  [status.DATA_LOSS]: "internal error",
+};
 
 /** The shape of errors grpc-js clients reject with. */
 export interface GrpcStatusError extends Error {
@@ -325,6 +340,16 @@ export function decodeViolations(bytes: Uint8Array): FieldViolation[] {
       violations.push({ field: v.field, description: v.description });
   }
   return violations;
+}
+
+/** The field violations of one binary google.rpc.BadRequest (a status detail's value); empty when unreadable. */
+export function decodeBadRequest(bytes: Uint8Array): FieldViolation[] {
+  try {
+    const badRequest = fromBinary(BadRequestSchema, bytes) as BadRequestMessage;
+    return badRequest.fieldViolations.map((v) => ({ field: v.field, description: v.description }));
+  } catch {
+    return [];
+  }
 }
 
 /**
