@@ -118,7 +118,7 @@ export function fromUpstream(error: unknown, upstream?: string): EdgeError {
   const wire = connectError.isWireError;
   const message = wire
     ? (genericMessages[code] ?? boundedText(connectError.rawMessage, statusLimits.messageChars))
-    : (localMessages[code] ?? "service unavailable, try again later");
+    : (localMessages[code] ?? codeName(code).replaceAll("_", " "));
   // A service that throttles (identity's Login) says when to come back: HTTP 429 + Retry-After.
   const retryAfter = connectError.metadata.get("retry-after");
   const headers =

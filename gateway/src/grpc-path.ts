@@ -61,17 +61,25 @@ export function sendGrpcStatus(req: EdgeRequest, res: EdgeResponse, error: Conne
   res.end();
 }
 
-/** Whether `body` is one well-formed frame of a `route` request; the problem as an EdgeError otherwise. */
+/**
+ * Whether `body` is one well-formed frame of a `route` request; the problem as an EdgeError
+ * otherwise. As connect answers: no message or several is UNIMPLEMENTED, a declared but unsupported
+ * grpc-encoding is left to connect (UNIMPLEMENTED). Where connect would answer INTERNAL — a truncated
+ * frame, a compressed frame without an encoding, bad flags, a message that does not decode — the edge
+ * answers INVALID_ARGUMENT: that is the client's error.
+ */
 function checkBody(req: EdgeRequest, route: Route, body: Buffer, registry: Registry): EdgeError | undefined {
   const invalid = (message: string) => new EdgeError(Code.InvalidArgument, message);
-  if (body.length < 5) return invalid("missing request message: send one gRPC message frame");
+  const encoding = header(req.headers["grpc-encoding"]);
+  if (encoding !== undefined && encoding !== "identity") return undefined;
+  if (body.length === 0)
+    return new EdgeError(Code.Unimplemented, "missing request message for a unary method");
+  if (body.length < 5) return invalid("incomplete gRPC message frame");
   const flags = body[0] as number;
   const length = body.readUInt32BE(1);
-  if (length !== body.length - 5)
-    return invalid("the request must be exactly one complete gRPC message frame");
-  const encoding = header(req.headers["grpc-encoding"]);
-  const declared = encoding !== undefined && encoding !== "identity";
-  if (flags === 1 && declared) return undefined; // connect negotiates (unsupported: UNIMPLEMENTED)
+  if (length > body.length - 5) return invalid("incomplete gRPC message frame");
+  if (length < body.length - 5)
+    return new EdgeError(Code.Unimplemented, "more than one request message for a unary method");
   if (flags === 1) return invalid("compressed message frame without a grpc-encoding");
   if (flags !== 0) return invalid(`invalid message frame flags ${flags}`);
   const payload = body.subarray(5);
@@ -95,6 +103,7 @@ export function createGrpcPath(options: GrpcPathOptions): (req: EdgeRequest, res
     grpc: true,
     grpcWeb: true,
     readMaxBytes: options.maxBodyBytes,
+    jsonOptions: { registry },
     // Only what the edge declares (identity); a compressed request gets UNIMPLEMENTED.
     acceptCompression: [],
   });
@@ -133,7 +142,8 @@ export function createGrpcPath(options: GrpcPathOptions): (req: EdgeRequest, res
       if (route === undefined) return run(req, res, handler); // reflection: a stream, read by connect
       let body: Buffer;
       try {
-        body = await readBody(req, options.maxBodyBytes, options.bodyTimeoutMs);
+        // The limit is on the message; the frame adds its 5-byte prefix.
+        body = await readBody(req, options.maxBodyBytes + 5, options.bodyTimeoutMs);
       } catch (error) {
         const edgeError =
           error instanceof EdgeError ? error : new EdgeError(Code.InvalidArgument, "unreadable request");

@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { createServer as createHttp2Server, type Http2Session } from "node:http2";
 import { type AddressInfo, createServer as createNetServer, type Socket } from "node:net";
-import { create, createRegistry, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, createRegistry, fromBinary, type Registry, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type AdminServer, startAdminServer } from "@mercato/platform/admin";
 import type { Logger } from "@mercato/platform/log";
@@ -35,6 +35,8 @@ export interface GatewayDeps {
   readonly tracing?: boolean;
   /** Refreshes triggered by unknown kids are at least this far apart (default 1 s). */
   readonly jwksMinRefreshGapMs?: number;
+  /** The registry for JSON of Any fields (default: every Mercato contract file). */
+  readonly registry?: Registry;
   /** Upstreams besides Mercato's services, by name (routes of a custom `table` may name them). */
   readonly extraUpstreams?: Readonly<Record<string, string>>;
 }
@@ -175,7 +177,7 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     verifier,
     keys,
     logger,
-    registry: createRegistry(...allFiles),
+    registry: deps.registry ?? createRegistry(...allFiles),
     maxBodyBytes: config.maxBodyBytes,
     maxDeadlineMs: config.maxDeadlineMs,
     defaultDeadlineMs: config.defaultDeadlineMs,
