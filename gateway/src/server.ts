@@ -213,20 +213,24 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     },
     counted,
   );
-  // Malformed or oversized requests the HTTP parser refuses: a bare status, no body, no banner.
+  // Malformed or oversized requests the HTTP parser refuses: a status and a fixed error, no banner.
   http1.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable || (socket as Socket & { _httpMessage?: unknown })._httpMessage) {
       socket.destroy();
       return;
     }
-    const status =
+    // A fixed Connect error body, so a Connect client reads a code rather than "unknown" for a status.
+    const [status, body] =
       error.code === "ERR_HTTP_REQUEST_TIMEOUT"
-        ? "408 Request Timeout"
+        ? ["408 Request Timeout", '{"code":"deadline_exceeded","message":"request not received in time"}']
         : error.code === "HPE_HEADER_OVERFLOW"
-          ? "431 Request Header Fields Too Large"
-          : "400 Bad Request";
+          ? [
+              "431 Request Header Fields Too Large",
+              '{"code":"resource_exhausted","message":"request headers too large"}',
+            ]
+          : ["400 Bad Request", '{"code":"invalid_argument","message":"malformed HTTP request"}'];
     socket.end(
-      `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\nx-content-type-options: nosniff\r\n\r\n`,
+      `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nx-content-type-options: nosniff\r\n\r\n${body}`,
     );
   });
   const http2 = createHttp2Server({ settings: { maxConcurrentStreams: 1000 } }, counted);
