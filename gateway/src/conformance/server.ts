@@ -46,7 +46,8 @@ interface Definition {
 /** The request info the reference server echoes: headers, timeout, the request itself. */
 function requestInfo(request: Message, ctx: HandlerContext) {
   const headers = new Map<string, string[]>();
-  ctx.requestHeader.forEach((value, name) => headers.set(name, [...(headers.get(name) ?? []), value]));
+  for (const [name, value] of ctx.requestHeader.entries())
+    headers.set(name, [...(headers.get(name) ?? []), value]);
   const timeoutMs = ctx.timeoutMs();
   return create(schema("ConformancePayload.RequestInfo"), {
     requestHeaders: [...headers].map(([name, value]) => ({ name, value })),
