@@ -23,11 +23,17 @@ const method = inventoryV1.InventoryService.method.getStock;
 const path = `/${inventoryV1.InventoryService.typeName}/${method.name}`;
 
 const port = await freePort();
-const server = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("../kit/server.ts", import.meta.url))], {
-  env: { ...process.env, MODE: "bare", PORT: String(port) },
-  stdio: ["ignore", "pipe", "inherit"],
-});
-await new Promise<void>((resolve) => server.stdout.on("data", (d: Buffer) => d.toString().includes("listening") && resolve()));
+const server = spawn(
+  process.execPath,
+  ["--import", "tsx", fileURLToPath(new URL("../kit/server.ts", import.meta.url))],
+  {
+    env: { ...process.env, MODE: "bare", PORT: String(port) },
+    stdio: ["ignore", "pipe", "inherit"],
+  },
+);
+await new Promise<void>((resolve) =>
+  server.stdout.on("data", (d: Buffer) => d.toString().includes("listening") && resolve()),
+);
 
 const lean = new GrpcUnaryClient(`ipv4:127.0.0.1:${port}`);
 const transport = createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` });
@@ -79,7 +85,9 @@ for (let r = 0; r < repetitions; r++) {
 for (const [name, values] of results) {
   const sorted = [...values].sort((a, b) => a - b);
   const median = sorted[Math.floor(sorted.length / 2)] ?? 0;
-  console.log(`${name}: median ${median.toFixed(0)} µs CPU per call (${sorted[0]?.toFixed(0)}–${sorted.at(-1)?.toFixed(0)})`);
+  console.log(
+    `${name}: median ${median.toFixed(0)} µs CPU per call (${sorted[0]?.toFixed(0)}–${sorted.at(-1)?.toFixed(0)})`,
+  );
 }
 lean.close();
 server.kill();
