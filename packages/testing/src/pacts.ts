@@ -5,10 +5,12 @@
  * never race inside one vitest run (files run in parallel forks), and a consumer change that was not
  * committed as a pact fails the consumer's own test instead of going unverified.
  */
+import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { type DescMessage, fromJson, type JsonValue, type MessageShape } from "@bufbuild/protobuf";
 
 /** The committed pact files: `pacts/<consumer>-<provider>.json` at the repository root. */
 export const pactsDir = resolve(dirname(fileURLToPath(import.meta.url)), "../../../pacts");
@@ -100,4 +102,42 @@ export function checkPactFile(output: PactOutput): void {
   } finally {
     rmSync(output.dir, { recursive: true, force: true });
   }
+}
+
+/** A message of a message pact as Pact hands it to a consumer test. */
+export interface PactMessage {
+  readonly contents: { readonly content: unknown };
+  readonly metadata: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * The event a message pact describes, ready to publish the way the outbox relay does: its subject
+ * and type header from the message's metadata (`subject`, `Mercato-Event-Type`), the event decoded
+ * from the body (the event's protobuf JSON) by the consumer's own schema, with `overrides` applied
+ * (ids of things the consumer test created) and a fresh `eventId`, so consumers' inboxes see a new
+ * event every run.
+ *
+ * @throws when the metadata's type is not `schema`'s (the consumer would dead-letter the event)
+ */
+export function eventFromPact<Desc extends DescMessage>(
+  message: PactMessage,
+  schema: Desc,
+  overrides: Readonly<Record<string, unknown>> = {},
+): { subject: string; event: MessageShape<Desc> & { eventId: string } } {
+  const raw = message.contents.content;
+  const body = (Buffer.isBuffer(raw) ? JSON.parse(raw.toString("utf8")) : raw) as Record<string, unknown>;
+  const subject = message.metadata.subject;
+  const type = message.metadata["Mercato-Event-Type"];
+  if (typeof subject !== "string") throw new Error("the message pact has no subject in its metadata");
+  if (type !== schema.typeName) {
+    throw new Error(`the message pact's type is ${String(type)}, the consumer decodes ${schema.typeName}`);
+  }
+  const event = fromJson(schema, {
+    ...body,
+    ...overrides,
+    eventId: randomUUID(),
+  } as JsonValue) as MessageShape<Desc> & {
+    eventId: string;
+  };
+  return { subject, event };
 }
