@@ -85,9 +85,8 @@ export function post(
 ): InteractionWithRequest {
   const values = { ...examples, ...options.examples };
   return start(pact, state, description, options).withRequest("POST", path, (req) =>
-    req
-      .headers(headersOf(options, { "content-type": "application/json" }))
-      .jsonBody(withStateValues(body, values)),
+    // jsonBody sends (and pins) `content-type: application/json`.
+    req.headers(headersOf(options)).jsonBody(withStateValues(body, values)),
   );
 }
 

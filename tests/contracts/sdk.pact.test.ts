@@ -154,10 +154,14 @@ describe("the SDK's expectations of the edge", () => {
             paymentToken: "tok_visa",
             shippingAddress: { ...address, countryCode: "de" },
           })
-          .catch((e: unknown) => ConnectError.from(e));
+          .then(
+            () => undefined,
+            (e: unknown) => ConnectError.from(e),
+          );
+        if (error === undefined) throw new Error("the order was accepted");
         expect(error.code).toBe(Code.InvalidArgument);
         expect(error.rawMessage).toContain("country_code");
-        const badRequest = error.details.find((d) => d.type === "google.rpc.BadRequest");
+        const badRequest = error.details.find((d) => "type" in d && d.type === "google.rpc.BadRequest");
         const debug = (badRequest && "debug" in badRequest ? badRequest.debug : undefined) as
           | { fieldViolations: { field: string; description: string }[] }
           | undefined;

@@ -52,7 +52,6 @@ describe("the storefront's expectations of the edge", () => {
       id: MatchersV3.uuid(examples.productId),
       sku: like(examples.sku),
       name: like("Ethiopian coffee, 250 g"),
-      description: like("Floral and bright"),
       price: { currencyCode: regex(/^[A-Z]{3}$/, "EUR"), amountMinor: regex(/^\d+$/, "1250") },
     };
     get(pact, states.catalog, "a request for the categories", `${paths.catalog}/ListCategories`, {
@@ -74,7 +73,9 @@ describe("the storefront's expectations of the edge", () => {
     ).willRespondWith(200, (res) => res.jsonBody({ products: eachLike(product) }));
     get(pact, states.catalog, "a request for one product", `${paths.catalog}/GetProduct`, {
       productId: stateRef("productId"),
-    }).willRespondWith(200, (res) => res.jsonBody({ product }));
+    }).willRespondWith(200, (res) =>
+      res.jsonBody({ product: { ...product, description: like("Floral and bright") } }),
+    );
     get(pact, states.catalog, "a request for a product's stock", `${paths.inventory}/GetStock`, {
       sku: stateRef("sku"),
     }).willRespondWith(200, (res) => res.jsonBody({ available: integer(7) }));
@@ -360,7 +361,7 @@ describe("the storefront's expectations of the edge", () => {
         res.jsonBody({
           order: {
             ...orderBody("ORDER_STATUS_CANCELLED"),
-            cancelReason: regex(/^payment declined/, "payment declined: card_declined"),
+            cancelReason: regex(/^payment declined.*$/, "payment declined: card_declined"),
           },
         }),
       )
