@@ -29,7 +29,7 @@ export async function startRewritingProxy(target: string): Promise<RewritingProx
         if (name !== "host" && name !== "connection" && typeof value === "string") headers.set(name, value);
       }
       const method = request.method ?? "GET";
-      const body = method === "GET" || method === "HEAD" ? undefined : await bodyOf(request);
+      const body = method === "GET" || method === "HEAD" ? undefined : new Uint8Array(await bodyOf(request));
       const upstream = await fetch(`${target}${request.url ?? "/"}`, {
         method,
         headers,
