@@ -1,24 +1,32 @@
-// The edge as the provider of the storefront's and the SDK's pacts: Pact's verifier replays every
-// interaction of the committed pacts/storefront-edge.json and pacts/sdk-edge.json against the real edge
-// and services (a whole system on free ports), after setting up each interaction's provider state.
+// Every provider verification, against one whole system (every service and the edge on free ports):
+// - the edge keeps the storefront's and the SDK's pacts: Pact's verifier replays every interaction of
+//   the committed pacts/storefront-edge.json and pacts/sdk-edge.json, after setting up its provider state;
+// - identity, order and shipping keep their consumers' message pacts: each provider state makes the event
+//   happen through the edge, and the message is the event as the outbox relay published it on NATS.
+// Only the committed pacts are read, so this file never waits on the consumer tests (see pacts.ts).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { committedPact } from "@mercato/testing";
+import { connect, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type E2eSystem, startE2eSystem } from "../e2e/harness.js";
 import { edgeStateHandlers } from "./edge-provider-states.js";
+import { eventProducers } from "./event-producers.js";
 import { participants } from "./pact-dsl.js";
 import { startRewritingProxy } from "./rewriting-proxy.js";
 import { verify } from "./verify.js";
 
 let e2e: E2eSystem;
+let nats: NatsConnection;
 
 beforeAll(async () => {
-  e2e = await startE2eSystem({ name: "pact-edge" });
+  e2e = await startE2eSystem({ name: "pact" });
+  nats = await connect({ servers: e2e.system.natsUrl });
 }, 300_000);
 
 afterAll(async () => {
+  await nats?.close();
   await e2e?.stop();
 });
 
@@ -75,4 +83,23 @@ describe("the edge keeps its consumers' pacts", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 300_000);
+});
+
+describe("the event publishers keep their consumers' message pacts", () => {
+  const publisherPacts = {
+    [participants.identity]: [participants.notification],
+    [participants.order]: [participants.shipping, participants.notification],
+    [participants.shipping]: [participants.order, participants.notification],
+  } as const;
+  for (const [provider, consumers] of Object.entries(publisherPacts)) {
+    it(`verifies ${provider}'s events against ${consumers.join(" and ")}`, async () => {
+      const { stateHandlers, messageProviders } = eventProducers(e2e, nats);
+      await verify({
+        provider,
+        pactUrls: consumers.map((consumer) => committedPact(consumer, provider)),
+        stateHandlers,
+        messageProviders,
+      });
+    }, 600_000);
+  }
 });
