@@ -27,11 +27,11 @@ export interface PactOutput {
   readonly committed: string;
 }
 
-/** A fresh temporary directory for one consumer–provider pact. */
-export function pactOutput(consumer: string, provider: string): PactOutput {
+/** A fresh temporary directory for one consumer–provider pact (committed under `committedDir`). */
+export function pactOutput(consumer: string, provider: string, committedDir = pactsDir): PactOutput {
   const dir = mkdtempSync(join(tmpdir(), `mercato-pact-${consumer}-${provider}-`));
   const name = `${consumer}-${provider}.json`;
-  return { consumer, provider, dir, generated: join(dir, name), committed: join(pactsDir, name) };
+  return { consumer, provider, dir, generated: join(dir, name), committed: join(committedDir, name) };
 }
 
 /** The committed path of a consumer–provider pact. */
@@ -83,7 +83,7 @@ export function checkPactFile(output: PactOutput): void {
     }
     const generated = canonicalPact(readFileSync(output.generated, "utf8"));
     if (process.env.UPDATE_PACTS === "1") {
-      mkdirSync(pactsDir, { recursive: true });
+      mkdirSync(dirname(output.committed), { recursive: true });
       writeFileSync(output.committed, generated);
       return;
     }
