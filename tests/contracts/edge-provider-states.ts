@@ -15,7 +15,10 @@ type Params = Readonly<Record<string, unknown>> | undefined;
 /** The state handlers Pact's Verifier takes (`stateHandlers`). */
 export type EdgeStateHandlers = Record<string, (params?: unknown) => Promise<StateValues>>;
 
-/** A stateful helper per verification: the admin token and the catalog seeded once. */
+/**
+ * The handlers of one verification run. One closure on purpose (longer than a function should be):
+ * the handlers share the admin token and the catalog, which is seeded once.
+ */
 export function edgeStateHandlers(e2e: E2eSystem): EdgeStateHandlers {
   let adminToken: Promise<string> | undefined;
   const asAdmin = () => {

@@ -52,7 +52,10 @@ const events = {
 } as const;
 type EventName = keyof typeof events;
 
-/** Provider states and message providers for Pact's Verifier, sharing what the states produced. */
+/**
+ * Provider states and message providers for Pact's Verifier. One closure on purpose (longer than a
+ * function should be): a state keeps the event it produced for the message provider Pact asks next.
+ */
 export function eventProducers(e2e: E2eSystem, nats: NatsConnection) {
   const produced = new Map<EventName, ProducedMessage>();
   let adminToken: Promise<string> | undefined;

@@ -60,15 +60,8 @@ export function getMessage(
   return /\$\{\w+\}/.test(template) ? fromState(template, examples) : template;
 }
 
-/** A UUID (ids of users, products, orders, …). */
-export const uuid = (example: string) => MatchersV3.uuid(example);
 /** An RFC 3339 timestamp in UTC as protobuf JSON writes it. */
 export const timestamp = (example: string) =>
   MatchersV3.regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/, example);
 /** An int64 as protobuf JSON writes it: a decimal string. */
 export const int64 = (example: string) => MatchersV3.regex(/^-?\d+$/, example);
-/** Money as the edge writes it. */
-export const money = (amountMinor: string, currencyCode = "EUR") => ({
-  currencyCode: MatchersV3.regex(/^[A-Z]{3}$/, currencyCode),
-  amountMinor: int64(amountMinor),
-});
