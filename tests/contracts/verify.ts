@@ -47,7 +47,9 @@ export function describeFailure(result: string): string {
 /** Verifies the provider; rejects with {@link describeFailure}'s text when any interaction fails. */
 export async function verify(options: VerifierOptions): Promise<void> {
   try {
-    await new Verifier({ logLevel: "warn", ...options }).verifyProvider();
+    // The timeout covers each request and each provider state: a state may wait up to 60 s for a saga
+    // and a shipment on a loaded machine, far past the verifier's default of 5 s.
+    await new Verifier({ logLevel: "warn", timeout: 120_000, ...options }).verifyProvider();
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     // The readable summary only: the verifier's whole JSON result (the cause) buries it.

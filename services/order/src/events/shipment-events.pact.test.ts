@@ -100,7 +100,7 @@ describe("order's expectations of shipping's events", () => {
       const shipped = await waitForStatus(orderId, OrderStatus.SHIPPED);
       expect(shipped.trackingNumber).toBe("MC123456789DE");
     });
-  });
+  }, 150_000); // a saga to settle (≤ 45 s) and the event to apply (≤ 30 s) on a loaded machine
 
   it("marks a confirmed order delivered", async () => {
     await shipmentMessage(
@@ -113,7 +113,7 @@ describe("order's expectations of shipping's events", () => {
       await publish(message, ShipmentDeliveredSchema, orderId);
       await waitForStatus(orderId, OrderStatus.DELIVERED);
     });
-  });
+  }, 150_000);
 
   it("wrote the pact that is committed as pacts/order-shipping.json", () => {
     checkPactFile(output);

@@ -96,7 +96,7 @@ describe("shipping's expectations of order's events", () => {
           message: `order ${confirmed.orderId}'s shipment to be cancelled`,
         });
       });
-  });
+  }, 120_000); // two consumer round trips of up to 30 s each on a loaded machine
 
   it("wrote the pact that is committed as pacts/shipping-order.json", () => {
     checkPactFile(output);
