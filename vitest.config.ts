@@ -24,5 +24,18 @@ export default defineConfig({
     hookTimeout: 120_000,
     teardownTimeout: 30_000,
     passWithNoTests: true,
+    // `pnpm test` runs with --coverage; scripts/coverage.ts prints the per-package table from the summary.
+    coverage: {
+      provider: "v8",
+      include: [
+        "packages/*/src/**/*.ts",
+        "services/*/src/**/*.ts",
+        "gateway/src/**/*.ts",
+        "web/src/**/*.{ts,tsx}",
+      ],
+      exclude: ["**/*.test.ts", "**/gen/**", "**/testing/**", "**/testdata/**", "**/*.d.ts", "**/main.ts"],
+      reporter: ["json-summary"],
+      reportsDirectory: "coverage",
+    },
   },
 });
