@@ -110,7 +110,20 @@ export const gatewaySchema = {
   corsOrigins: origins("CORS_ORIGINS"),
   maxBodyBytes: integer("MAX_BODY_BYTES", { default: 1_048_576, min: 1, max: 64 * 1_048_576 }),
   maxDeadlineMs: integer("MAX_DEADLINE_MS", { default: 30_000, min: 1 }),
-  defaultDeadlineMs: integer("DEFAULT_DEADLINE_MS", { default: 10_000, min: 1 }),
+  defaultDeadlineMs: integer("DEFAULT_DEADLINE_MS", {
+    default: 10_000,
+    min: 0,
+    description:
+      "deadline of calls that set none; 0: none is sent upstream (the edge still cuts them at MAX_DEADLINE_MS)",
+  }),
+  forwardRequestHeaders: list(
+    "FORWARD_REQUEST_HEADERS",
+    "client headers passed on to the services (names, or prefixes ending in *); protocol and identity headers never are",
+  ),
+  forwardResponseHeaders: list(
+    "FORWARD_RESPONSE_HEADERS",
+    "service response headers and trailers passed on to clients (names, or prefixes ending in *)",
+  ),
   maxPageSize: integer("MAX_PAGE_SIZE", {
     default: 200,
     min: 1,

@@ -7,9 +7,9 @@ import { randomUUID } from "node:crypto";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { createServer as createHttp2Server, type Http2Session } from "node:http2";
 import { type AddressInfo, createServer as createNetServer, type Socket } from "node:net";
-import { create, createRegistry, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, createRegistry, fromBinary, type Registry, toBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { type AdminServer, startAdminServer } from "@mercato/platform/admin";
-import { Code as GrpcCode, isGrpcStatusError } from "@mercato/platform/errors";
 import type { Logger } from "@mercato/platform/log";
 import { allFiles, identityV1, services } from "@mercato/sdk";
 import type { JWK } from "jose";
@@ -37,6 +37,10 @@ export interface GatewayDeps {
   readonly tracing?: boolean;
   /** Refreshes triggered by unknown kids are at least this far apart (default 1 s). */
   readonly jwksMinRefreshGapMs?: number;
+  /** The registry for JSON of Any fields (default: every Mercato contract file). */
+  readonly registry?: Registry;
+  /** Upstreams besides Mercato's services, by name (routes of a custom `table` may name them). */
+  readonly extraUpstreams?: Readonly<Record<string, string>>;
 }
 
 /** A built gateway. */
@@ -71,7 +75,7 @@ function jwksOverGrpc(upstreams: Upstreams, timeoutMs: number): JwksFetcher {
       },
       Date.now() + timeoutMs,
     );
-    const response = fromBinary(identityV1.GetJwksResponseSchema, await call.result);
+    const response = fromBinary(identityV1.GetJwksResponseSchema, (await call.result).message);
     return response.keys.map((key) => {
       const jwk: Record<string, string> = {};
       for (const name of ["kty", "kid", "use", "alg", "crv", "x", "y", "n", "e"] as const) {
@@ -113,7 +117,10 @@ function accessLookupOverGrpc(upstreams: Upstreams, timeoutMs: number): AccessLo
       const role = answer.role === identityV1.Role.ADMIN ? "admin" : "customer";
       return { state: "active", role, version: Number(answer.accessVersion) };
     } catch (error) {
-      if (isGrpcStatusError(error) && error.code === GrpcCode.NOT_FOUND) return { state: "deleted" };
+      // NOT_FOUND from identity itself (not a connection failure the edge's client reports).
+      if (error instanceof ConnectError && error.isWireError && error.code === Code.NotFound) {
+        return { state: "deleted" };
+      }
       throw error;
     }
   };
@@ -123,7 +130,10 @@ function accessLookupOverGrpc(upstreams: Upstreams, timeoutMs: number): AccessLo
 export function buildGateway(deps: GatewayDeps): Gateway {
   const { config, logger } = deps;
   const table = deps.table ?? buildRouteTable(services);
-  const upstreams = new Upstreams(upstreamAddresses(config));
+  const upstreams = new Upstreams(
+    { ...upstreamAddresses(config), ...deps.extraUpstreams },
+    { maxDeadlineMs: config.maxDeadlineMs },
+  );
   const keys = new KeyStore({
     fetch: jwksOverGrpc(upstreams, 5_000),
     logger,
@@ -170,7 +180,7 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     verifier,
     keys,
     logger,
-    registry: createRegistry(...allFiles),
+    registry: deps.registry ?? createRegistry(...allFiles),
     maxBodyBytes: config.maxBodyBytes,
     maxDeadlineMs: config.maxDeadlineMs,
     defaultDeadlineMs: config.defaultDeadlineMs,
@@ -181,6 +191,8 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     idempotency,
     users,
     corsOrigins: config.corsOrigins,
+    forwardRequestHeaders: config.forwardRequestHeaders,
+    forwardResponseHeaders: config.forwardResponseHeaders,
     tracing: deps.tracing ?? false,
     draining: () => draining,
   });
@@ -204,20 +216,24 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     },
     counted,
   );
-  // Malformed or oversized requests the HTTP parser refuses: a bare status, no body, no banner.
+  // Malformed or oversized requests the HTTP parser refuses: a status and a fixed error, no banner.
   http1.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable || (socket as Socket & { _httpMessage?: unknown })._httpMessage) {
       socket.destroy();
       return;
     }
-    const status =
+    // A fixed Connect error body, so a Connect client reads a code rather than "unknown" for a status.
+    const [status, body] =
       error.code === "ERR_HTTP_REQUEST_TIMEOUT"
-        ? "408 Request Timeout"
+        ? ["408 Request Timeout", '{"code":"deadline_exceeded","message":"request not received in time"}']
         : error.code === "HPE_HEADER_OVERFLOW"
-          ? "431 Request Header Fields Too Large"
-          : "400 Bad Request";
+          ? [
+              "431 Request Header Fields Too Large",
+              '{"code":"resource_exhausted","message":"request headers too large"}',
+            ]
+          : ["400 Bad Request", '{"code":"invalid_argument","message":"malformed HTTP request"}'];
     socket.end(
-      `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\nx-content-type-options: nosniff\r\n\r\n`,
+      `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nx-content-type-options: nosniff\r\n\r\n${body}`,
     );
   });
   const http2 = createHttp2Server({ settings: { maxConcurrentStreams: 1000 } }, counted);
