@@ -113,7 +113,7 @@ function accessLookupOverGrpc(upstreams: Upstreams, timeoutMs: number): AccessLo
       Date.now() + timeoutMs,
     );
     try {
-      const answer = fromBinary(identityV1.GetUserAccessResponseSchema, await call.result);
+      const answer = fromBinary(identityV1.GetUserAccessResponseSchema, (await call.result).message);
       const role = answer.role === identityV1.Role.ADMIN ? "admin" : "customer";
       return { state: "active", role, version: Number(answer.accessVersion) };
     } catch (error) {
