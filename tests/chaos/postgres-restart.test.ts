@@ -193,6 +193,12 @@ describe("a PostgreSQL restart under load", () => {
     expect(
       failures.filter((code) => !["unavailable", "deadline_exceeded", "aborted"].includes(code)),
     ).toEqual([]);
+    // Nothing crashed on the way (a service that dies answers nothing, not even internal).
+    const down = [...system.processes].filter(([, p]) => !p.process.running);
+    expect(
+      down.map(([name, p]) => `${name}: ${p.process.output().slice(-1500)}`),
+      "processes that exited",
+    ).toEqual([]);
     const after = await internalAnswers();
     const added = Object.fromEntries(
       Object.entries(after).map(([name, n]) => [name, n - (baseline[name] ?? 0)]),

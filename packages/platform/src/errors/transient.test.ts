@@ -89,6 +89,28 @@ describe("real database and broker failures are UNAVAILABLE (or ABORTED), never 
     expect(answers.filter((a) => a !== 1 && a !== "CONNECTION_CLOSED")).toEqual([]);
   });
 
+  it("a new connection whose array-types query fails leaves no unhandled rejection", async () => {
+    // postgres.js 3.4.9 dropped that query's promise (porsager/postgres#1192): during a restart a
+    // failing one ended the process. A 1 ms statement_timeout cancels it (57014) on connect.
+    const unhandled: unknown[] = [];
+    const record = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", record);
+    try {
+      const url = await testDatabaseUrl("transient");
+      const client = postgres(url, { max: 1, connection: { statement_timeout: 1 }, onnotice: () => {} });
+      closers.push(() => client.end({ timeout: 0 }));
+      const answer = await client<{ one: number }[]>`select 1 as one`.then(
+        (rows) => rows[0]?.one,
+        (e: { code?: string }) => e.code,
+      );
+      expect([1, "57014"]).toContain(answer);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off("unhandledRejection", record);
+    }
+  });
+
   it("a server out of connections (53300)", async () => {
     const url = new URL(await testDatabaseUrl("transient"));
     const admin = postgres(url.toString(), { max: 1, onnotice: () => {} });
