@@ -38,6 +38,7 @@ export default defineConfig({
       exclude: ["**/*.test.ts", "**/gen/**", "**/testing/**", "**/testdata/**", "**/*.d.ts", "**/main.ts"],
       reporter: ["json-summary"],
       reportsDirectory: "coverage",
+      reportOnFailure: true,
     },
   },
 });
