@@ -13,7 +13,9 @@ import { type AdminServer, startAdminServer } from "@mercato/platform/admin";
 import type { Logger } from "@mercato/platform/log";
 import { allFiles, identityV1, services } from "@mercato/sdk";
 import type { JWK } from "jose";
-import { type JwksFetcher, KeyStore, TokenVerifier, UserCheck, type UserLookup } from "./auth.js";
+import { AccessCheck, type AccessLookup } from "./access.js";
+import { type AccessEvents, startAccessEvents } from "./access-events.js";
+import { type JwksFetcher, KeyStore, TokenVerifier } from "./auth.js";
 import { type GatewayConfig, upstreamAddresses } from "./config.js";
 import { createEdgeHandler } from "./edge.js";
 import { IdempotencyStore } from "./idempotency.js";
@@ -49,6 +51,8 @@ export interface Gateway {
   stop(): Promise<void>;
   readonly table: RouteTable;
   readonly keys: KeyStore;
+  /** What the edge knows about each token's user (see access.ts). */
+  readonly access: AccessCheck;
 }
 
 const h2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
@@ -82,43 +86,40 @@ function jwksOverGrpc(upstreams: Upstreams, timeoutMs: number): JwksFetcher {
   };
 }
 
-const getUserPath = `/${identityV1.IdentityService.typeName}/${identityV1.IdentityService.method.getUser.name}`;
+const getUserAccessPath = `/${identityV1.IdentityService.typeName}/${identityV1.IdentityService.method.getUserAccess.name}`;
 
 /**
- * Whether a token's user still exists: identity's GetUser for the token's subject, asked as that
- * user. NOT_FOUND (or an id identity refuses) means deleted; other failures propagate (the check
- * then lets the call through).
+ * What identity says about a token's user now: its GetUserAccess (INTERNAL, asked without a caller).
+ * NOT_FOUND means deleted; other failures reject (the access check then falls back on what it knows).
  */
-function userLookupOverGrpc(upstreams: Upstreams, timeoutMs: number): UserLookup {
-  return async (caller) => {
+function accessLookupOverGrpc(upstreams: Upstreams, timeoutMs: number): AccessLookup {
+  return async (userId) => {
     const call = upstreams.unary(
       "identity",
-      getUserPath,
+      getUserAccessPath,
       Buffer.from(
         toBinary(
-          identityV1.GetUserRequestSchema,
-          create(identityV1.GetUserRequestSchema, { userId: caller.userId }),
+          identityV1.GetUserAccessRequestSchema,
+          create(identityV1.GetUserAccessRequestSchema, { userId }),
         ),
       ),
       {
-        requestId: `gateway-user-check-${randomUUID()}`,
+        requestId: `gateway-access-check-${randomUUID()}`,
         traceparent: undefined,
         tracestate: undefined,
-        userId: caller.userId,
-        role: caller.role,
+        userId: undefined,
+        role: undefined,
       },
       Date.now() + timeoutMs,
     );
     try {
-      await call.result;
-      return "active";
+      const answer = fromBinary(identityV1.GetUserAccessResponseSchema, (await call.result).message);
+      const role = answer.role === identityV1.Role.ADMIN ? "admin" : "customer";
+      return { state: "active", role, version: Number(answer.accessVersion) };
     } catch (error) {
-      if (
-        error instanceof ConnectError &&
-        error.isWireError &&
-        (error.code === Code.NotFound || error.code === Code.InvalidArgument)
-      ) {
-        return "deleted";
+      // NOT_FOUND from identity itself (not a connection failure the edge's client reports).
+      if (error instanceof ConnectError && error.isWireError && error.code === Code.NotFound) {
+        return { state: "deleted" };
       }
       throw error;
     }
@@ -140,17 +141,19 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     unknownKidCooldownMs: config.jwksUnknownKidCooldownMs,
     ...(deps.jwksMinRefreshGapMs !== undefined ? { minRefreshGapMs: deps.jwksMinRefreshGapMs } : {}),
   });
-  const users = new UserCheck({
-    lookup: userLookupOverGrpc(upstreams, 2_000),
+  const users = new AccessCheck({
+    lookup: accessLookupOverGrpc(upstreams, 2_000),
     ttlMs: config.userCheckTtlMs,
+    maxStaleMs: config.userCheckMaxStaleMs,
     logger,
   });
   const verifier = new TokenVerifier(keys, {
     issuer: config.jwtIssuer,
     audience: config.jwtAudience,
     clockToleranceSec: config.jwtClockToleranceSec,
-    users,
+    access: users,
   });
+  let accessEvents: AccessEvents | undefined;
   const limiter = config.rateLimitEnabled
     ? new RateLimiter({
         budgets: {
@@ -280,6 +283,7 @@ export function buildGateway(deps: GatewayDeps): Gateway {
   return {
     table,
     keys,
+    access: users,
     async start() {
       await new Promise<void>((resolve, reject) => {
         listener.once("error", reject);
@@ -303,6 +307,7 @@ export function buildGateway(deps: GatewayDeps): Gateway {
         throw error;
       }
       keys.start();
+      if (config.natsUrl !== undefined) accessEvents = startAccessEvents(config.natsUrl, users, logger);
       ready = true;
       const skipped = table.skipped.map((s) => `${s.path} (${s.reason})`);
       logger.info(
@@ -328,6 +333,7 @@ export function buildGateway(deps: GatewayDeps): Gateway {
         http1.close();
         for (const socket of sockets) socket.destroy();
         keys.stop();
+        await accessEvents?.stop();
         upstreams.close();
         await admin?.close();
         logger.info("gateway stopped");
