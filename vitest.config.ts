@@ -30,6 +30,22 @@ export default defineConfig({
     hookTimeout: 120_000,
     teardownTimeout: 30_000,
     passWithNoTests: true,
+    // Pact's native core would otherwise try to send usage statistics to an analytics service.
+    env: { PACT_DO_NOT_TRACK: "true" },
+    // `pnpm test` runs with --coverage; scripts/coverage.ts prints the per-package table from the summary.
+    coverage: {
+      provider: "v8",
+      include: [
+        "packages/*/src/**/*.ts",
+        "services/*/src/**/*.ts",
+        "gateway/src/**/*.ts",
+        "web/src/**/*.{ts,tsx}",
+      ],
+      exclude: ["**/*.test.ts", "**/gen/**", "**/testing/**", "**/testdata/**", "**/*.d.ts", "**/main.ts"],
+      reporter: ["json-summary"],
+      reportsDirectory: "coverage",
+      reportOnFailure: true,
+    },
     projects: [
       {
         extends: true,

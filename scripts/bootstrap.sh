@@ -98,5 +98,5 @@ if ! command -v pnpm >/dev/null 2>&1; then
   npm install -g --silent "pnpm@$PNPM_VERSION" >/dev/null
   say "installed pnpm $(pnpm --version)"
 fi
-# Deploy-validation tools (helm + kubectl, actionlint); a local run needs none of them.
+# Test-only tools (helm + kubectl, actionlint, the Connect conformance runner, ...); a local run needs none of them.
 if [ -z "$local_run" ]; then for tool in "$REPO"/scripts/tools/*.sh; do bash "$tool"; done; fi

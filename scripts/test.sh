@@ -43,5 +43,8 @@ pnpm exec biome check --error-on-warnings .
 step "typecheck"
 pnpm typecheck
 
-step "vitest"
-pnpm exec vitest run
+step "vitest (with coverage)"
+pnpm exec vitest run --coverage
+
+step "coverage per package"
+pnpm exec node --import tsx scripts/coverage.ts --report-only

@@ -4,74 +4,59 @@
  * - the Connect protocol's unary calls (POST JSON or binary, GET for NO_SIDE_EFFECTS methods) on a
  *   hand-written fast path: body read with a size cap and a time limit, protobuf-es JSON ↔ binary only
  *   when the client speaks JSON, binary forwarded untouched unless an owner field or a page size must
- *   be checked, bytes to and from the upstream through grpc-js with pass-through serializers;
- * - gRPC and gRPC-Web through connect-node's adapter, with routes registered from the same table
- *   (a generic forwarding implementation) plus server reflection;
- * - on both paths, the same admission (authentication, then the caller's token bucket, before the
- *   body is read on the fast path), owner rule, page-size cap and Idempotency-Key cache;
+ *   be checked, bytes to and from the upstream through the lean gRPC client (grpc-unary.ts);
+ * - gRPC and gRPC-Web through connect-node's handlers (grpc-path.ts), with routes registered from the
+ *   same table (one generic forwarding implementation) plus server reflection;
+ * - on both paths, the same admission (admission.ts: authentication, then the caller's token bucket,
+ *   before the body is read on the fast path), owner rule, page-size cap, Idempotency-Key cache, the
+ *   configured headers passed both ways, and a log line saying why a call failed;
  * - CORS, security headers and `x-request-id` on every response, the JWKS document, and errors as
  *   Connect JSON bodies with the spec's HTTP statuses.
  */
-import { randomBytes, randomUUID } from "node:crypto";
-import type { IncomingMessage, ServerResponse } from "node:http";
-import { type Http2ServerRequest, type Http2ServerResponse, constants as http2Constants } from "node:http2";
-import {
-  fromBinary,
-  fromJson,
-  type JsonValue,
-  type Message,
-  type Registry,
-  toBinary,
-  toJsonString,
-} from "@bufbuild/protobuf";
+import { randomUUID } from "node:crypto";
+import type { ServerResponse } from "node:http";
+import { type Http2ServerResponse, constants as http2Constants } from "node:http2";
+import { fromBinary, type Message, type Registry, toBinary, toJsonString } from "@bufbuild/protobuf";
 import {
   Code,
-  type ConnectRouter,
+  ConnectError,
   createContextKey,
   createContextValues,
   type HandlerContext,
 } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "@mercato/platform/log";
-import { rpcServerDuration } from "@mercato/platform/metrics";
+import { createAdmission } from "./admission.js";
+import type { Caller, KeyStore, TokenVerifier, UserCheck } from "./auth.js";
 import {
-  context as otelContext,
-  propagation,
-  ROOT_CONTEXT,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-} from "@opentelemetry/api";
-import {
-  authenticate,
-  type Caller,
-  enforceOwner,
-  type KeyStore,
-  type TokenVerifier,
-  type UserCheck,
-} from "./auth.js";
-import {
-  connectCodeNames,
+  codeName,
   connectErrorJson,
   EdgeError,
+  failureReason,
   fromUpstream,
   httpStatusOf,
-  toConnectError,
 } from "./errors.js";
+import { createGrpcPath } from "./grpc-path.js";
+import type { UnaryResponse } from "./grpc-unary.js";
 import { checkIdempotencyKey, type IdempotencyStore, type KeyedResult } from "./idempotency.js";
 import {
-  addressKey,
-  clientAddress,
-  type RateDecision,
-  type RateLimiter,
-  rateLimitedCalls,
-  rateLimitHeaders,
-} from "./ratelimit.js";
-import { registerReflection } from "./reflection.js";
-import { Access, capPageSize, type Route, type RouteTable } from "./routes.js";
+  decodeBinary,
+  decodeJson,
+  type EdgeRequest,
+  header,
+  headerFilter,
+  parseQuery,
+  percentDecode,
+  readBody,
+  timeoutOf,
+  toBuffer,
+  tooLarge,
+} from "./protocol.js";
+import { clientAddress, type RateLimiter } from "./ratelimit.js";
+import type { Route, RouteTable } from "./routes.js";
+import { type CallTrace, createTracer, observeCall, traceIdOf } from "./tracing.js";
 import type { CallMeta, Upstreams } from "./upstreams.js";
 
-export type EdgeRequest = IncomingMessage | Http2ServerRequest;
+export type { EdgeRequest } from "./protocol.js";
 export type EdgeResponse = ServerResponse | Http2ServerResponse;
 
 /** What the request handler needs. */
@@ -85,6 +70,7 @@ export interface EdgeOptions {
   readonly registry: Registry;
   readonly maxBodyBytes: number;
   readonly maxDeadlineMs: number;
+  /** Deadline of calls that set none; 0: none is sent upstream (the edge still cuts them at maxDeadlineMs). */
   readonly defaultDeadlineMs: number;
   /** A request body must arrive within this (HTTP 408 otherwise). */
   readonly bodyTimeoutMs: number;
@@ -100,6 +86,10 @@ export interface EdgeOptions {
   readonly users: UserCheck | undefined;
   /** Allowed CORS origins; "*" allows any. */
   readonly corsOrigins: readonly string[];
+  /** Client headers passed on to the services (names, or prefixes ending in *). */
+  readonly forwardRequestHeaders?: readonly string[];
+  /** Service response headers and trailers passed on to clients (names, or prefixes ending in *). */
+  readonly forwardResponseHeaders?: readonly string[];
   /** Start a span per call (OpenTelemetry); otherwise trace context is only propagated. */
   readonly tracing: boolean;
   /** True while draining: HTTP/1.1 responses ask the client to close the connection. */
@@ -137,12 +127,8 @@ const allowedRequestHeaders = [
 ].join(", ");
 
 const requestIdPattern = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
-const traceparentPattern = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 const jsonContentType = /^application\/json(?:;\s*charset=utf-?8)?$/i;
 const protoContentType = /^application\/proto$/i;
-
-const jsonReadOptions = { ignoreUnknownFields: true } as const;
-const tracer = trace.getTracer("@mercato/gateway");
 
 type Headers = Record<string, string>;
 
@@ -154,189 +140,55 @@ interface RequestState {
 const requestStateKey = createContextKey<RequestState>({ requestId: "", address: "unknown" });
 const kState = Symbol("mercato.gateway.request");
 
-/** A span (or just the propagated context) for one forwarded call. */
-interface CallTrace {
-  readonly traceparent: string | undefined;
-  readonly tracestate: string | undefined;
-  end(code: number): void;
-}
-
 const noop = () => {};
-
-// Trace ids come from a pooled random buffer: one randomBytes call per 170 requests, not one each.
-let randomPool = Buffer.alloc(0);
-let randomOffset = 0;
-function randomHex(bytes: number): string {
-  if (randomOffset + bytes > randomPool.length) {
-    randomPool = randomBytes(4096);
-    randomOffset = 0;
-  }
-  const hex = randomPool.toString("hex", randomOffset, randomOffset + bytes);
-  randomOffset += bytes;
-  return hex;
-}
-
-function header(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
-}
-
-function toBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-/** Decodes a percent-encoded query value into bytes ("+" is a space, as in forms). */
-function hexValue(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  if (c >= 0x41 && c <= 0x46) return c - 0x37;
-  if (c >= 0x61 && c <= 0x66) return c - 0x57;
-  return -1;
-}
-
-/** Decodes a percent-encoded query value into bytes ("+" is a space, as in forms). */
-function percentDecode(value: string): Buffer {
-  const out = Buffer.allocUnsafe(value.length * 3);
-  let n = 0;
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c === 0x25 /* % */ && i + 2 < value.length) {
-      const hi = hexValue(value.charCodeAt(i + 1));
-      const lo = hexValue(value.charCodeAt(i + 2));
-      if (hi >= 0 && lo >= 0) {
-        out[n++] = hi * 16 + lo;
-        i += 2;
-        continue;
-      }
-    }
-    if (c === 0x2b /* + */) out[n++] = 0x20;
-    else if (c < 0x100)
-      out[n++] = c; // raw bytes arrive as latin1 characters
-    else n += out.write(value[i] ?? "", n, "utf8");
-  }
-  return out.subarray(0, n);
-}
-
-function parseQuery(search: string): Map<string, string> {
-  const params = new Map<string, string>();
-  for (const part of search.split("&")) {
-    if (part === "") continue;
-    const eq = part.indexOf("=");
-    const key = eq < 0 ? part : part.slice(0, eq);
-    if (!params.has(key)) params.set(key, eq < 0 ? "" : part.slice(eq + 1));
-  }
-  return params;
-}
-
-/**
- * Reads a request body of at most `limit` bytes (declared or streamed, chunked included) within
- * `timeoutMs`; a larger body is refused as soon as it passes the limit (413), a slow one when time
- * is up (408). Nothing is parsed before the whole body is in.
- */
-function readBody(req: EdgeRequest, limit: number, timeoutMs: number): Promise<Buffer> {
-  const declared = header(req.headers["content-length"]);
-  if (declared !== undefined && Number(declared) > limit) {
-    return Promise.reject(tooLarge(limit));
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    const fail = (error: EdgeError) => {
-      failed = true;
-      clearTimeout(timer);
-      req.off("data", onData);
-      reject(error);
-    };
-    const timer = setTimeout(
-      () => fail(new EdgeError(Code.DeadlineExceeded, "request body not received in time", [], 408)),
-      timeoutMs,
-    );
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        fail(tooLarge(limit));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on("data", onData);
-    req.once("end", () => {
-      clearTimeout(timer);
-      if (!failed) resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
-    });
-    req.once("error", (error) => {
-      clearTimeout(timer);
-      if (!failed) reject(error);
-    });
-  });
-}
-
-function tooLarge(limit: number): EdgeError {
-  return new EdgeError(Code.ResourceExhausted, `request body larger than ${limit} bytes`, [], 413);
-}
-
-/** The Connect-Timeout-Ms of a request, capped; the default when absent. */
-function timeoutOf(value: string | undefined, defaultMs: number, maxMs: number): number {
-  if (value === undefined) return defaultMs;
-  if (!/^\d{1,10}$/.test(value)) {
-    throw new EdgeError(Code.InvalidArgument, `invalid Connect-Timeout-Ms: ${value}`);
-  }
-  return Math.min(Number(value), maxMs);
-}
 
 /** Builds the request handler of the public port. */
 export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res: EdgeResponse) => void {
   const { table, upstreams, verifier, keys, logger, registry, limiter, idempotency } = options;
-  const { maxBodyBytes, maxDeadlineMs, defaultDeadlineMs, bodyTimeoutMs, maxPageSize } = options;
+  const { maxBodyBytes, maxDeadlineMs, bodyTimeoutMs, maxPageSize } = options;
+  const defaultDeadlineMs = options.defaultDeadlineMs > 0 ? options.defaultDeadlineMs : undefined;
   const anyOrigin = options.corsOrigins.includes("*");
   const origins = new Set(options.corsOrigins);
   const corsEnabled = origins.size > 0;
+  const startTrace = createTracer(options.tracing);
+  const { admit, prepare } = createAdmission(verifier, limiter, maxPageSize);
+  const forwardRequest = headerFilter(options.forwardRequestHeaders ?? []);
+  const forwardResponse = headerFilter(options.forwardResponseHeaders ?? []);
+  const forwardsRequests = (options.forwardRequestHeaders ?? []).length > 0;
+  const forwardsResponses = (options.forwardResponseHeaders ?? []).length > 0;
 
-  const startTrace = (
-    name: string,
-    traceparent: string | undefined,
-    tracestate: string | undefined,
-  ): CallTrace => {
-    const validParent =
-      traceparent !== undefined && traceparentPattern.test(traceparent) ? traceparent : undefined;
-    if (!options.tracing) {
-      if (validParent !== undefined) return { traceparent: validParent, tracestate, end: noop };
-      return { traceparent: `00-${randomHex(16)}-${randomHex(8)}-01`, tracestate: undefined, end: noop };
+  /** The client headers passed on upstream, by the configured list. */
+  const forwardedFrom = (entries: Iterable<[string, string | string[] | undefined]>) => {
+    if (!forwardsRequests) return undefined;
+    let out: Record<string, string[]> | undefined;
+    for (const [name, value] of entries) {
+      if (value === undefined || !forwardRequest(name)) continue;
+      out ??= {};
+      const values = Array.isArray(value) ? value : [value];
+      const key = name.toLowerCase();
+      out[key] = [...(out[key] ?? []), ...values];
     }
-    const carrier: Record<string, string> = {};
-    if (validParent !== undefined) carrier.traceparent = validParent;
-    if (validParent !== undefined && tracestate !== undefined) carrier.tracestate = tracestate;
-    const parent = propagation.extract(ROOT_CONTEXT, carrier);
-    const span = tracer.startSpan(
-      name,
-      { kind: SpanKind.SERVER, attributes: { "rpc.system": "connect" } },
-      parent,
-    );
-    const out: Record<string, string> = {};
-    propagation.inject(trace.setSpan(otelContext.active(), span), out);
-    return {
-      traceparent: out.traceparent,
-      tracestate: out.tracestate,
-      end(code) {
-        span.setAttribute("rpc.grpc.status_code", code);
-        if (code !== Code.Canceled && code !== 0 && httpStatusOf(code) >= 500) {
-          span.setStatus({ code: SpanStatusCode.ERROR, message: connectCodeNames[code] ?? "" });
-        }
-        span.end();
-      },
-    };
+    return out;
   };
 
-  const observe = (route: Route | undefined, code: number, started: number) => {
-    rpcServerDuration.observe(
-      {
-        method: route ? route.path.slice(1) : "unknown",
-        code: (connectCodeNames[code] ?? "unknown").toUpperCase(),
-      },
-      (performance.now() - started) / 1000,
-    );
+  /** The upstream metadata passed on to the client, by the configured list. */
+  const forwardedBack = (
+    metadata: globalThis.Headers | undefined,
+    each: (name: string, value: string) => void,
+  ) => {
+    if (!forwardsResponses || metadata === undefined) return;
+    metadata.forEach((value, name) => {
+      if (forwardResponse(name)) each(name, value);
+    });
   };
 
-  const send = (res: EdgeResponse, status: number, headers: Headers, contentType: string, body: Buffer) => {
+  const send = (
+    res: EdgeResponse,
+    status: number,
+    headers: Headers,
+    contentType: string,
+    body: Uint8Array,
+  ) => {
     if (res.destroyed || res.headersSent) return;
     headers["content-type"] = contentType;
     headers["content-length"] = String(body.length);
@@ -346,6 +198,9 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
 
   const sendError = (res: EdgeResponse, headers: Headers, error: EdgeError) => {
     if (error.headers) Object.assign(headers, error.headers);
+    forwardedBack(error.metadata, (name, value) => {
+      headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+    });
     // A body refused half-way (too large, too slow) is not read further: the connection (HTTP/1.1)
     // or the stream (HTTP/2, after the response) is closed instead.
     const abandon = error.httpStatus === 413 || error.httpStatus === 408;
@@ -355,7 +210,7 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
       error.httpStatus ?? httpStatusOf(error.code),
       headers,
       "application/json",
-      Buffer.from(connectErrorJson(error)),
+      connectErrorJson(error),
     );
     if (abandon && "stream" in res && res.stream) {
       const stream = res.stream;
@@ -364,56 +219,39 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
     }
   };
 
-  // --- Admission: authentication, then the caller's token bucket -----------------------------------
-
-  const limited = (route: Route, scope: "ip" | "user", decision: RateDecision): EdgeError => {
-    rateLimitedCalls.inc({ class: route.rateClass, scope });
-    return new EdgeError(
-      Code.ResourceExhausted,
-      `too many requests; try again in ${decision.retryAfterSec} s`,
-      [],
-      429,
-      rateLimitHeaders(decision),
+  /**
+   * One log line per failed call saying why: the code, the upstream that answered (if one did), the
+   * cause chain, the request id and the trace id. Server-side failures are warnings, answers of the
+   * services info, the edge's own refusals (auth, limits, bad input) debug.
+   */
+  const logFailure = (requestId: string, route: Route | undefined, error: EdgeError, trace?: CallTrace) => {
+    const level =
+      httpStatusOf(error.code) >= 500 && error.code !== Code.Unimplemented
+        ? "warn"
+        : error.upstream
+          ? "info"
+          : "debug";
+    if (!logger.isLevelEnabled(level)) return;
+    logger[level](
+      {
+        requestId,
+        traceId: traceIdOf(trace?.traceparent),
+        method: route?.path,
+        code: codeName(error.code),
+        upstream: error.upstream,
+        message: error.rawMessage,
+        reason: failureReason(error),
+      },
+      "call failed",
     );
   };
 
-  /**
-   * Authenticates the call (per the route's access rule) and takes a token from the caller's bucket:
-   * the user's when a valid token came, the client address's otherwise. A call whose token fails is
-   * charged to its address too, so guessing at tokens is rate-limited like any anonymous call.
-   */
-  const admit = async (
-    route: Route,
-    authorization: string | undefined,
-    address: string,
-  ): Promise<{ caller: Caller | undefined; rateHeaders: Headers | undefined }> => {
-    let caller: Caller | undefined;
-    try {
-      caller =
-        authorization === undefined && route.access === Access.PUBLIC
-          ? undefined
-          : await authenticate(route, authorization, verifier);
-    } catch (error) {
-      if (limiter !== undefined && error instanceof EdgeError && error.code === Code.Unauthenticated) {
-        const decision = limiter.take(route.rateClass, `ip:${addressKey(address)}`);
-        if (!decision.allowed) throw limited(route, "ip", decision);
-      }
-      throw error;
+  const asEdgeError = (error: unknown): EdgeError => {
+    if (error instanceof EdgeError) return error;
+    if (error instanceof ConnectError) {
+      return new EdgeError(error.code, error.rawMessage, [], undefined, undefined, { cause: error });
     }
-    if (limiter === undefined) return { caller, rateHeaders: undefined };
-    const decision =
-      caller === undefined
-        ? limiter.take(route.rateClass, `ip:${addressKey(address)}`)
-        : limiter.take(route.rateClass, `user:${caller.userId}`);
-    if (!decision.allowed) throw limited(route, caller === undefined ? "ip" : "user", decision);
-    return { caller, rateHeaders: rateLimitHeaders(decision) };
-  };
-
-  /** Owner rule and page-size cap on a decoded request; true when the message changed. */
-  const prepare = (route: Route, message: Message, caller: Caller | undefined): boolean => {
-    const owner = enforceOwner(route, message, caller);
-    const capped = capPageSize(route, message, maxPageSize);
-    return owner || capped;
+    return new EdgeError(Code.Internal, "internal error", [], undefined, undefined, { cause: error });
   };
 
   /**
@@ -427,27 +265,23 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
     idempotencyKey: string | undefined,
     body: Buffer,
     meta: CallMeta,
-    deadline: number,
+    deadline: number | undefined,
   ): { result: Promise<KeyedResult>; cancel: () => void } => {
+    const call = () => upstreams.unary(route.upstream, route.path, body, meta, deadline);
     if (idempotencyKey === undefined || caller === undefined || !route.mutating) {
-      const call = upstreams.unary(route.upstream, route.path, body, meta, deadline);
+      const running = call();
       return {
-        result: call.result.then(
-          (bytes) => ({ bytes, replayed: false }),
+        result: running.result.then(
+          (response) => ({ response, replayed: false }),
           (error: unknown) => {
-            throw fromUpstream(error);
+            throw fromUpstream(error, route.upstream);
           },
         ),
-        cancel: () => call.cancel(),
+        cancel: () => running.cancel(),
       };
     }
-    const result = idempotency.run(
-      caller.userId,
-      checkIdempotencyKey(idempotencyKey),
-      route.path,
-      body,
-      () => upstreams.unary(route.upstream, route.path, body, meta, deadline).result,
-    );
+    const key = checkIdempotencyKey(idempotencyKey);
+    const result = idempotency.run(caller.userId, key, route.path, body, () => call().result, route.upstream);
     return { result, cancel: noop };
   };
 
@@ -459,13 +293,83 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
     if (typeof userId === "string" && userId !== "") options.users.markDeleted(userId);
   };
 
-  const asEdgeError = (error: unknown): EdgeError => {
-    if (error instanceof EdgeError) return error;
-    logger.error({ err: error }, "unexpected error at the edge");
-    return new EdgeError(Code.Internal, "internal error");
-  };
+  /** The absolute deadline of a call with `timeoutMs` (undefined: none upstream, the edge's cap locally). */
+  const deadlineOf = (timeoutMs: number | undefined) =>
+    timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
 
   // --- The Connect fast path -------------------------------------------------------------------
+
+  /** The message of a Connect request (POST body or GET query), its encoding checked. */
+  const readConnectRequest = async (
+    req: EdgeRequest,
+    route: Route,
+    url: string,
+    q: number,
+  ): Promise<{ binary: boolean; body: Buffer | undefined }> => {
+    if (req.method === "POST") {
+      const contentType = header(req.headers["content-type"]) ?? "";
+      let binary: boolean;
+      if (protoContentType.test(contentType)) binary = true;
+      else if (jsonContentType.test(contentType)) binary = false;
+      else {
+        throw new EdgeError(
+          Code.Unimplemented,
+          `unsupported content type "${contentType.slice(0, 100)}": use application/json or application/proto`,
+          [],
+          415,
+        );
+      }
+      const encoding = header(req.headers["content-encoding"]);
+      if (encoding !== undefined && encoding !== "identity") {
+        throw new EdgeError(Code.Unimplemented, `unsupported content encoding "${encoding.slice(0, 50)}"`);
+      }
+      const version = header(req.headers["connect-protocol-version"]);
+      if (version !== undefined && version !== "1") {
+        throw new EdgeError(
+          Code.InvalidArgument,
+          `unsupported Connect protocol version "${version.slice(0, 20)}"`,
+        );
+      }
+      return { binary, body: undefined };
+    }
+    if (req.method === "GET") {
+      if (!route.allowGet) {
+        throw new EdgeError(Code.Unimplemented, `${route.method.name} has side effects: use POST`, [], 405, {
+          allow: "POST",
+        });
+      }
+      const params = parseQuery(q < 0 ? "" : url.slice(q + 1));
+      const encoding = params.get("encoding");
+      let binary: boolean;
+      if (encoding === "proto") binary = true;
+      else if (encoding === "json") binary = false;
+      else throw new EdgeError(Code.InvalidArgument, "GET requests need encoding=json or encoding=proto");
+      const compression = params.get("compression");
+      if (compression !== undefined && compression !== "" && compression !== "identity") {
+        throw new EdgeError(Code.Unimplemented, `unsupported compression "${compression.slice(0, 50)}"`);
+      }
+      const connectVersion = params.get("connect");
+      if (connectVersion !== undefined && connectVersion !== "v1") {
+        throw new EdgeError(
+          Code.InvalidArgument,
+          `unsupported Connect protocol version "${connectVersion.slice(0, 20)}"`,
+        );
+      }
+      const raw = percentDecode(params.get("message") ?? "");
+      const body = params.get("base64") === "1" ? Buffer.from(raw.toString("latin1"), "base64") : raw;
+      if (body.length > maxBodyBytes) throw tooLarge(maxBodyBytes);
+      return { binary, body };
+    }
+    throw new EdgeError(
+      Code.Unimplemented,
+      `method ${String(req.method).slice(0, 20)} not allowed`,
+      [],
+      405,
+      {
+        allow: route.allowGet ? "GET, POST" : "POST",
+      },
+    );
+  };
 
   const serveConnect = async (
     req: EdgeRequest,
@@ -484,69 +388,8 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
       const path = q < 0 ? url : url.slice(0, q);
       route = table.routes.get(path);
       if (!route) throw new EdgeError(Code.Unimplemented, `unknown RPC ${path.slice(0, 200)}`, [], 404);
-
-      let binary: boolean;
-      let body: Buffer | undefined;
-      if (req.method === "POST") {
-        const contentType = header(req.headers["content-type"]) ?? "";
-        if (protoContentType.test(contentType)) binary = true;
-        else if (jsonContentType.test(contentType)) binary = false;
-        else {
-          throw new EdgeError(
-            Code.Unimplemented,
-            `unsupported content type "${contentType.slice(0, 100)}": use application/json or application/proto`,
-            [],
-            415,
-          );
-        }
-        const encoding = header(req.headers["content-encoding"]);
-        if (encoding !== undefined && encoding !== "identity") {
-          throw new EdgeError(Code.Unimplemented, `unsupported content encoding "${encoding.slice(0, 50)}"`);
-        }
-        const version = header(req.headers["connect-protocol-version"]);
-        if (version !== undefined && version !== "1") {
-          throw new EdgeError(
-            Code.InvalidArgument,
-            `unsupported Connect protocol version "${version.slice(0, 20)}"`,
-          );
-        }
-      } else if (req.method === "GET") {
-        if (!route.allowGet) {
-          throw new EdgeError(
-            Code.Unimplemented,
-            `${route.method.name} has side effects: use POST`,
-            [],
-            405,
-            {
-              allow: "POST",
-            },
-          );
-        }
-        const params = parseQuery(q < 0 ? "" : url.slice(q + 1));
-        const encoding = params.get("encoding");
-        if (encoding === "proto") binary = true;
-        else if (encoding === "json") binary = false;
-        else throw new EdgeError(Code.InvalidArgument, "GET requests need encoding=json or encoding=proto");
-        const compression = params.get("compression");
-        if (compression !== undefined && compression !== "" && compression !== "identity") {
-          throw new EdgeError(Code.Unimplemented, `unsupported compression "${compression.slice(0, 50)}"`);
-        }
-        const connectVersion = params.get("connect");
-        if (connectVersion !== undefined && connectVersion !== "v1") {
-          throw new EdgeError(
-            Code.InvalidArgument,
-            `unsupported Connect protocol version "${connectVersion.slice(0, 20)}"`,
-          );
-        }
-        const raw = percentDecode(params.get("message") ?? "");
-        body = params.get("base64") === "1" ? Buffer.from(raw.toString("latin1"), "base64") : raw;
-        if (body.length > maxBodyBytes) throw tooLarge(maxBodyBytes);
-      } else {
-        throw new EdgeError(Code.Unimplemented, `method ${req.method} not allowed`, [], 405, {
-          allow: route.allowGet ? "GET, POST" : "POST",
-        });
-      }
-
+      const request = await readConnectRequest(req, route, url, q);
+      const { binary } = request;
       const timeoutMs = timeoutOf(
         header(req.headers["connect-timeout-ms"]),
         defaultDeadlineMs,
@@ -558,35 +401,18 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
       // Who calls and whether their bucket has a token, before a byte of the body is read.
       const { caller, rateHeaders } = await admit(route, header(req.headers.authorization), address);
       if (rateHeaders !== undefined) Object.assign(headers, rateHeaders);
-      body ??= await readBody(req, maxBodyBytes, bodyTimeoutMs);
+      const body = request.body ?? (await readBody(req, maxBodyBytes, bodyTimeoutMs));
 
       let upstreamBody: Buffer;
       let message: Message | undefined;
       if (binary) {
         upstreamBody = body;
         if (route.ownerField !== undefined || route.pageSizePaths.length > 0) {
-          try {
-            message = fromBinary(route.input, body);
-          } catch {
-            throw new EdgeError(Code.InvalidArgument, `malformed ${route.input.typeName} message`);
-          }
+          message = decodeBinary(route.input, body);
           if (prepare(route, message, caller)) upstreamBody = toBuffer(toBinary(route.input, message));
         }
       } else {
-        let json: JsonValue;
-        try {
-          json = body.length === 0 ? {} : (JSON.parse(body.toString("utf8")) as JsonValue);
-        } catch {
-          throw new EdgeError(Code.InvalidArgument, "malformed JSON in the request body");
-        }
-        try {
-          message = fromJson(route.input, json, { ...jsonReadOptions, registry });
-        } catch (error) {
-          throw new EdgeError(
-            Code.InvalidArgument,
-            error instanceof Error ? error.message.slice(0, 300) : "invalid request message",
-          );
-        }
+        message = decodeJson(route.input, body.toString("utf8"), registry);
         prepare(route, message, caller);
         upstreamBody = toBuffer(toBinary(route.input, message));
       }
@@ -602,42 +428,42 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
         tracestate: callTrace.tracestate,
         userId: caller?.userId,
         role: caller?.role,
+        ...(forwardsRequests ? { forwarded: forwardedFrom(Object.entries(req.headers)) } : {}),
       };
-      const call = invoke(route, caller, idempotencyKey, upstreamBody, meta, Date.now() + timeoutMs);
+      const call = invoke(route, caller, idempotencyKey, upstreamBody, meta, deadlineOf(timeoutMs));
       const onClose = () => {
         if (!res.writableEnded) call.cancel();
       };
       res.once("close", onClose);
-      let responseBytes: Buffer;
+      let response: UnaryResponse;
       try {
         const result = await call.result;
-        responseBytes = result.bytes;
+        response = result.response;
         if (result.replayed) headers["idempotent-replayed"] = "true";
       } finally {
         res.off("close", onClose);
       }
       afterSuccess(route, message);
+      forwardedBack(response.header, (name, value) => {
+        headers[name] = value;
+      });
+      forwardedBack(response.trailer, (name, value) => {
+        headers[`trailer-${name}`] = value;
+      });
       if (binary) {
-        send(res, 200, headers, "application/proto", responseBytes);
+        send(res, 200, headers, "application/proto", response.message);
       } else {
-        const json = toJsonString(route.output, fromBinary(route.output, responseBytes), { registry });
+        const json = toJsonString(route.output, fromBinary(route.output, response.message), { registry });
         send(res, 200, headers, "application/json", Buffer.from(json));
       }
     } catch (thrown) {
       const error = asEdgeError(thrown);
       code = error.code;
       sendError(res, headers, error);
-      if (error.code === Code.Internal || error.code === Code.Unknown || error.code === Code.DataLoss) {
-        logger.warn({ requestId, method: route?.path, code: connectCodeNames[code] }, "call failed");
-      } else if (logger.isLevelEnabled("debug")) {
-        logger.debug(
-          { requestId, method: route?.path, code: connectCodeNames[code], error: error.message },
-          "call refused",
-        );
-      }
+      logFailure(requestId, route, error, callTrace);
     } finally {
       callTrace?.end(code);
-      observe(route, code, started);
+      observeCall(route, code, started);
       // The access line that joins the edge's logs to the services' (same request and trace id).
       if (logger.isLevelEnabled("debug")) {
         const traceparent = callTrace?.traceparent;
@@ -645,7 +471,7 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
           {
             requestId,
             method: route?.path,
-            code: connectCodeNames[code] ?? "ok",
+            code: codeName(code),
             ...(traceparent ? { traceId: traceparent.slice(3, 35), spanId: traceparent.slice(36, 52) } : {}),
           },
           "call",
@@ -656,14 +482,26 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
 
   // --- gRPC and gRPC-Web through connect-node ---------------------------------------------------
 
+  /** An edge error as connect-node sends it on the gRPC path: only the allowed metadata travels. */
+  const toGrpcError = (error: EdgeError): ConnectError => {
+    const metadata = new globalThis.Headers();
+    for (const [name, value] of Object.entries(error.headers ?? {})) {
+      if (name !== "allow") metadata.set(name, value);
+    }
+    forwardedBack(error.metadata, (name, value) => metadata.append(name, value));
+    const grpcError = new ConnectError(error.rawMessage, error.code, metadata);
+    grpcError.details = error.details;
+    return grpcError;
+  };
+
   const forward =
     (route: Route) =>
     async (request: Message, ctx: HandlerContext): Promise<Message> => {
       const started = performance.now();
       let code = 0;
       let callTrace: CallTrace | undefined;
+      const { requestId, address } = ctx.values.get(requestStateKey);
       try {
-        const { requestId, address } = ctx.values.get(requestStateKey);
         const idempotencyKey = route.mutating
           ? (ctx.requestHeader.get("idempotency-key") ?? undefined)
           : undefined;
@@ -676,74 +514,53 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
         for (const [name, value] of Object.entries(rateHeaders ?? {})) ctx.responseHeader.set(name, value);
         prepare(route, request, caller);
         const body = toBuffer(toBinary(route.input, request));
-        const timeoutMs = Math.min(ctx.timeoutMs() ?? defaultDeadlineMs, maxDeadlineMs);
+        const timeoutMs = ctx.timeoutMs() ?? defaultDeadlineMs;
         callTrace = startTrace(
           route.path.slice(1),
           ctx.requestHeader.get("traceparent") ?? undefined,
           ctx.requestHeader.get("tracestate") ?? undefined,
         );
-        const call = invoke(
-          route,
-          caller,
-          idempotencyKey,
-          body,
-          {
-            requestId,
-            traceparent: callTrace.traceparent,
-            tracestate: callTrace.tracestate,
-            userId: caller?.userId,
-            role: caller?.role,
-          },
-          Date.now() + timeoutMs,
-        );
+        const requestHeaders: [string, string][] = [...ctx.requestHeader.entries()];
+        const meta: CallMeta = {
+          requestId,
+          traceparent: callTrace.traceparent,
+          tracestate: callTrace.tracestate,
+          userId: caller?.userId,
+          role: caller?.role,
+          ...(forwardsRequests ? { forwarded: forwardedFrom(requestHeaders) } : {}),
+        };
+        const deadline = deadlineOf(timeoutMs === undefined ? undefined : Math.min(timeoutMs, maxDeadlineMs));
+        const call = invoke(route, caller, idempotencyKey, body, meta, deadline);
         const onAbort = () => call.cancel();
         ctx.signal.addEventListener("abort", onAbort, { once: true });
         try {
           const result = await call.result;
           if (result.replayed) ctx.responseHeader.set("idempotent-replayed", "true");
           afterSuccess(route, request);
-          return fromBinary(route.output, result.bytes);
+          forwardedBack(result.response.header, (name, value) => ctx.responseHeader.append(name, value));
+          forwardedBack(result.response.trailer, (name, value) => ctx.responseTrailer.append(name, value));
+          return decodeBinary(route.output, result.response.message);
         } finally {
           ctx.signal.removeEventListener("abort", onAbort);
         }
       } catch (thrown) {
         const error = asEdgeError(thrown);
         code = error.code;
-        throw toConnectError(error);
+        logFailure(requestId, route, error, callTrace);
+        throw toGrpcError(error);
       } finally {
         callTrace?.end(code);
-        observe(route, code, started);
+        observeCall(route, code, started);
       }
     };
 
-  const grpcFallback = (req: EdgeRequest, res: EdgeResponse) => {
-    const contentType = header(req.headers["content-type"]) ?? "application/grpc";
-    const path = (req.url ?? "/").split("?")[0] ?? "/";
-    const trailers = {
-      "content-type": contentType.startsWith("application/grpc-web") ? contentType : "application/grpc",
-      "grpc-status": String(Code.Unimplemented),
-      "grpc-message": encodeURIComponent(`unknown RPC ${path.slice(0, 200)}`),
-    };
-    if ("stream" in res && res.stream) {
-      // HTTP/2: a trailers-only response (one HEADERS frame ending the stream), as gRPC expects.
-      const own = res.getHeaders() as Record<string, string>;
-      res.stream.respond({ ":status": 200, ...own, ...trailers }, { endStream: true });
-      return;
-    }
-    (res as ServerResponse).writeHead(200, trailers);
-    res.end();
-  };
-
-  const adapter = connectNodeAdapter({
-    connect: false,
-    grpc: true,
-    grpcWeb: true,
-    readMaxBytes: maxBodyBytes,
-    routes(router: ConnectRouter) {
-      for (const route of table.routes.values()) router.rpc(route.method, forward(route) as never);
-      registerReflection(router, table);
-    },
-    fallback: (req, res) => grpcFallback(req, res as unknown as EdgeResponse),
+  const grpcPath = createGrpcPath({
+    table,
+    registry,
+    logger,
+    maxBodyBytes,
+    bodyTimeoutMs,
+    forward,
     contextValues: (req) =>
       createContextValues().set(
         requestStateKey,
@@ -812,8 +629,8 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
     if (contentType?.startsWith("application/grpc")) {
       for (const [key, value] of Object.entries(headers)) res.setHeader(key, value);
       (req as unknown as Record<symbol, RequestState>)[kState] = { requestId, address };
-      // connect-node reads the request itself: a request still incomplete after the body timeout is
-      // cut (HTTP/2: the stream is reset; HTTP/1.1: the connection is closed).
+      // A request still incomplete after the body timeout is cut (HTTP/2: the stream is reset;
+      // HTTP/1.1: the connection is closed); forwarded calls are also bounded by their own body read.
       if (!req.complete) {
         const timer = setTimeout(() => {
           if (req.complete) return;
@@ -824,7 +641,7 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
         req.once("end", clear);
         res.once("close", clear);
       }
-      adapter(req, res);
+      grpcPath(req, res);
       return;
     }
     if (req.method === "GET" && req.url === "/.well-known/jwks.json") {

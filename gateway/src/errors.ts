@@ -1,13 +1,12 @@
 /**
- * Errors at the edge: one {@link EdgeError} type carrying a gRPC status code (the same numbers as
- * Connect's codes), a client-safe message and the status details, rendered as a Connect JSON error
- * body with the HTTP status of the Connect spec, or as a gRPC status by the connect-node adapter.
+ * Errors at the edge: {@link EdgeError} is a `ConnectError` (code, client-safe message, details,
+ * metadata, and the cause kept for logs) plus the HTTP status when it differs from the code's usual
+ * one and the extra response headers it needs. Rendering uses what `@connectrpc/connect` exports: the
+ * Connect JSON error body (`errorToJsonBytes`), the code names and the HTTP statuses of the spec.
  */
-
-import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { ServiceError as GrpcServiceError } from "@grpc/grpc-js";
-import { decodeViolations, isGrpcStatusError, statusDetailsKey } from "@mercato/platform/errors";
+import { codeToHttpStatus, codeToString, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
+import { boundedText, decodeBadRequest, statusLimits } from "@mercato/platform/errors";
 
 /** One status detail (a google.protobuf.Any unpacked to its type name and bytes). */
 export interface ErrorDetail {
@@ -18,154 +17,137 @@ export interface ErrorDetail {
   readonly debug?: unknown;
 }
 
-/** An error the edge answers with. */
-export class EdgeError extends Error {
+/** An error the edge answers with. `rawMessage` is what the client sees; `cause` is only logged. */
+export class EdgeError extends ConnectError {
   constructor(
-    /** gRPC / Connect status code. */
-    readonly code: Code,
+    code: Code,
     message: string,
-    readonly details: readonly ErrorDetail[] = [],
-    /** HTTP status when it differs from the code's usual one (413, 405, 415). */
+    details: readonly ErrorDetail[] = [],
+    /** HTTP status when it differs from the code's usual one (413, 405, 415, 408, 422). */
     readonly httpStatus?: number,
-    /** Extra response headers (e.g. `allow` for 405). */
+    /** Extra response headers (e.g. `allow` for 405, `retry-after` for 429). */
     readonly headers?: Readonly<Record<string, string>>,
+    options: {
+      /** Why, for the logs. */
+      readonly cause?: unknown;
+      /** The upstream's response headers and trailers, unfiltered (the edge forwards what its config allows). */
+      readonly upstreamMetadata?: Headers;
+      /** Which upstream answered, for the logs. */
+      readonly upstream?: string;
+    } = {},
   ) {
-    super(message);
-    this.name = "EdgeError";
+    super(message, code, options.upstreamMetadata, undefined, options.cause);
+    // The name stays "ConnectError": connect recognises its errors by name across copies of the library.
+    this.details = details.map((d) => ({ type: d.type, value: d.value, debug: d.debug as never }));
+    this.upstream = options.upstream;
+  }
+
+  /** Which upstream answered, when one did. */
+  readonly upstream: string | undefined;
+
+  /** By prototype: ConnectError's own check (by name) would take every ConnectError for an EdgeError. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return (
+      typeof value === "object" &&
+      value !== null &&
+      Object.prototype.isPrototypeOf.call(EdgeError.prototype, value)
+    );
   }
 }
 
-/** Connect's code names, indexed by code. */
-export const connectCodeNames: readonly string[] = [
-  "ok",
-  "canceled",
-  "unknown",
-  "invalid_argument",
-  "deadline_exceeded",
-  "not_found",
-  "already_exists",
-  "permission_denied",
-  "resource_exhausted",
-  "failed_precondition",
-  "aborted",
-  "out_of_range",
-  "unimplemented",
-  "internal",
-  "unavailable",
-  "data_loss",
-  "unauthenticated",
-];
-
-const httpStatuses: readonly number[] = [
-  200, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401,
-];
+/** Connect's name of a code ("not_found"), "ok" for 0. */
+export function codeName(code: number): string {
+  return code === 0 ? "ok" : codeToString(code as Code);
+}
 
 /** The HTTP status the Connect protocol gives a code. */
 export function httpStatusOf(code: Code): number {
-  return httpStatuses[code] ?? 500;
+  return codeToHttpStatus(code);
 }
 
 /** The Connect JSON error body: `{code, message, details}` (details' values are unpadded base64). */
-export function connectErrorJson(error: EdgeError): string {
-  const body: { code: string; message?: string; details?: unknown[] } = {
-    code: connectCodeNames[error.code] ?? "unknown",
-  };
-  if (error.message !== "") body.message = error.message;
-  if (error.details.length > 0) {
-    body.details = error.details.map((d) => ({
-      type: d.type,
-      value: Buffer.from(d.value).toString("base64").replace(/=+$/, ""),
-      ...(d.debug !== undefined ? { debug: d.debug } : {}),
-    }));
-  }
-  return JSON.stringify(body);
+export function connectErrorJson(error: ConnectError): Uint8Array {
+  return errorToJsonBytes(error, {});
 }
 
-/** Error headers that gRPC and gRPC-Web clients also get (as trailers). */
-const forwardedErrorHeaders = new Set([
-  "retry-after",
-  "ratelimit-limit",
-  "ratelimit-remaining",
-  "ratelimit-reset",
-  "idempotent-replayed",
-]);
-
-/** The error as a ConnectError for the connect-node adapter (gRPC / gRPC-Web responses). */
-export function toConnectError(error: EdgeError): ConnectError {
-  const metadata = new Headers();
-  for (const [name, value] of Object.entries(error.headers ?? {})) {
-    if (forwardedErrorHeaders.has(name)) metadata.set(name, value);
-  }
-  const connectError = new ConnectError(error.message, error.code, metadata);
-  for (const detail of error.details) {
-    connectError.details.push({ type: detail.type, value: detail.value, debug: detail.debug as never });
-  }
-  return connectError;
-}
-
-/** Splits a binary google.rpc.Status into its details (each Any as type name and bytes). */
-export function statusDetails(statusBytes: Uint8Array): ErrorDetail[] {
-  const details: ErrorDetail[] = [];
-  try {
-    const reader = new BinaryReader(statusBytes);
-    while (reader.pos < reader.len) {
-      const [field, wireType] = reader.tag();
-      if (field === 3 && wireType === WireType.LengthDelimited) {
-        const any = new BinaryReader(reader.bytes());
-        let typeUrl = "";
-        let value: Uint8Array = new Uint8Array(0);
-        while (any.pos < any.len) {
-          const [anyField, anyWire] = any.tag();
-          if (anyField === 1 && anyWire === WireType.LengthDelimited) typeUrl = any.string();
-          else if (anyField === 2 && anyWire === WireType.LengthDelimited) value = any.bytes();
-          else any.skip(anyWire);
-        }
-        const type = typeUrl.slice(typeUrl.lastIndexOf("/") + 1);
-        if (type !== "") details.push({ type, value });
-      } else {
-        reader.skip(wireType);
-      }
-    }
-  } catch {
-    return [];
-  }
-  if (details.some((d) => d.type === "google.rpc.BadRequest")) {
-    const fieldViolations = decodeViolations(statusBytes);
-    return details.map((d) =>
-      d.type === "google.rpc.BadRequest" ? { ...d, debug: { fieldViolations } } : d,
-    );
-  }
-  return details;
-}
-
-/** Codes whose upstream messages may describe infrastructure; the edge answers with its own words. */
+/** Codes whose upstream messages may describe internals; the edge answers with its own words. */
 const genericMessages: Partial<Record<Code, string>> = {
-  [Code.Canceled]: "request canceled",
   [Code.Unknown]: "internal error",
   [Code.Internal]: "internal error",
   [Code.DataLoss]: "internal error",
-  [Code.DeadlineExceeded]: "deadline exceeded",
-  [Code.Unavailable]: "service unavailable, try again later",
 };
 
+/** The words for a failure the edge's own client saw (no status from the service). */
+const localMessages: Partial<Record<Code, string>> = {
+  ...genericMessages,
+  [Code.Canceled]: "request canceled",
+  [Code.DeadlineExceeded]: "deadline exceeded",
+  [Code.Unavailable]: "service unavailable, try again later",
+  [Code.ResourceExhausted]: "response too large",
+};
+
+/** Status details as the edge renders them: a google.rpc.BadRequest also as readable JSON. */
+function withDebug(details: ConnectError["details"]): ErrorDetail[] {
+  const out: ErrorDetail[] = [];
+  for (const detail of details) {
+    if ("desc" in detail) continue; // outgoing details never come from the wire
+    if (detail.type === "google.rpc.BadRequest") {
+      out.push({
+        type: detail.type,
+        value: detail.value,
+        debug: { fieldViolations: decodeBadRequest(detail.value) },
+      });
+    } else {
+      out.push({ type: detail.type, value: detail.value });
+    }
+  }
+  return out;
+}
+
+/** Retry-After (seconds) of a RESOURCE_EXHAUSTED whose upstream named no wait. */
+const DEFAULT_RETRY_AFTER_S = "1";
+
 /**
- * Maps an upstream call's failure to an EdgeError: the code is kept; the message is the service's
- * (client-safe by the kit's contract) except for transport-level codes, which get a generic one so
- * no address or connection detail leaks; details come from `grpc-status-details-bin`; a
- * RESOURCE_EXHAUSTED with a `retry-after` trailer keeps it as the Retry-After header.
+ * Maps an upstream call's failure to an EdgeError. A status the service sent (`isWireError`) keeps
+ * its code, its details and its message (bounded in length), except for INTERNAL, UNKNOWN and
+ * DATA_LOSS, which get "internal error"; a failure the edge's client saw itself (connection lost,
+ * deadline, malformed answer) gets generic words. The original error is the cause, for the logs. A
+ * RESOURCE_EXHAUSTED keeps its `retry-after` trailer as the Retry-After header, or gets 1 s.
  */
-export function fromUpstream(error: unknown): EdgeError {
+export function fromUpstream(error: unknown, upstream?: string): EdgeError {
   if (error instanceof EdgeError) return error;
-  if (!isGrpcStatusError(error)) return new EdgeError(Code.Internal, "internal error");
-  const grpcError = error as GrpcServiceError;
-  const code = (grpcError.code >= 1 && grpcError.code <= 16 ? grpcError.code : Code.Unknown) as Code;
-  const raw = grpcError.metadata?.get(statusDetailsKey)[0];
-  const details = raw !== undefined && typeof raw !== "string" ? statusDetails(raw) : [];
+  const connectError = ConnectError.from(error, Code.Internal);
+  const { code } = connectError;
+  const wire = connectError.isWireError;
+  const message = wire
+    ? (genericMessages[code] ?? boundedText(connectError.rawMessage, statusLimits.messageChars))
+    : (localMessages[code] ?? codeName(code).replaceAll("_", " "));
   // A service that throttles (identity's Login) says when to come back: HTTP 429 + Retry-After.
-  const retryAfter = grpcError.metadata?.get("retry-after")[0];
+  // Every 429 carries one: an upstream that did not say gets the shortest wait, 1 s.
+  const retryAfter = connectError.metadata.get("retry-after");
   const headers =
-    code === Code.ResourceExhausted && typeof retryAfter === "string" && /^\d{1,6}$/.test(retryAfter)
-      ? { "retry-after": retryAfter }
+    code === Code.ResourceExhausted
+      ? {
+          "retry-after":
+            retryAfter !== null && /^\d{1,6}$/.test(retryAfter) ? retryAfter : DEFAULT_RETRY_AFTER_S,
+        }
       : undefined;
-  return new EdgeError(code, genericMessages[code] ?? grpcError.details, details, undefined, headers);
+  return new EdgeError(code, message, wire ? withDebug(connectError.details) : [], undefined, headers, {
+    cause: error,
+    ...(wire ? { upstreamMetadata: connectError.metadata } : {}),
+    ...(upstream !== undefined ? { upstream } : {}),
+  });
+}
+
+/** What the logs should say about why a call failed: the cause chain's messages, bounded. */
+export function failureReason(error: ConnectError): string | undefined {
+  const reasons: string[] = [];
+  let cause: unknown = error.cause;
+  for (let depth = 0; cause !== undefined && depth < 5; depth++) {
+    if (cause instanceof ConnectError) reasons.push(`${codeName(cause.code)}: ${cause.rawMessage}`);
+    else if (cause instanceof Error) reasons.push(cause.message);
+    else reasons.push(String(cause));
+    cause = cause instanceof Error ? cause.cause : undefined;
+  }
+  return reasons.length > 0 ? boundedText(reasons.join(" ← "), 2_000) : undefined;
 }

@@ -1,5 +1,5 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { Code as ConnectCode } from "@connectrpc/connect";
+import { Code as ConnectCode, ConnectError } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { catalogV1 } from "@mercato/sdk";
 import { createGrpcClient } from "@mercato/sdk/grpc";
@@ -11,9 +11,25 @@ import { signToken, startTestUpstreams, type TestUpstreams } from "./testing/ups
 const catalog = "/mercato.catalog.v1.CatalogService";
 const identity = "/mercato.identity.v1.IdentityService";
 
-/** What grpc-js rejects a failed call with. */
+/** A status the service sent (from its trailers), as the edge's client rejects with it. */
 const grpcError = (code: grpc.status, details: string) =>
-  Object.assign(new Error(`${code} ${details}`), { code, details, metadata: new grpc.Metadata() });
+  Object.assign(new ConnectError(details, code as number as ConnectCode), { isWireError: true });
+/** A failure the edge's client saw itself (no status from the service). */
+const localError = (code: grpc.status, reason: string) =>
+  new ConnectError(
+    "service unavailable",
+    code as number as ConnectCode,
+    undefined,
+    undefined,
+    new Error(reason),
+  );
+
+/** An upstream response carrying `text` as its message. */
+const reply = (text: string) => ({
+  message: Buffer.from(text),
+  header: new Headers(),
+  trailer: new Headers(),
+});
 
 describe("the idempotency store", () => {
   const options = { ttlMs: 1_000, maxEntries: 3, maxResponseBytes: 100 };
@@ -22,14 +38,14 @@ describe("the idempotency store", () => {
     let now = 0;
     const store = new IdempotencyStore({ ...options, now: () => now });
     let calls = 0;
-    const call = async () => Buffer.from(`response ${++calls}`);
+    const call = async () => reply(`response ${++calls}`);
     const body = Buffer.from("request");
     expect(await store.run("u1", "k", "/M", body, call)).toEqual({
-      bytes: Buffer.from("response 1"),
+      response: reply("response 1"),
       replayed: false,
     });
     expect(await store.run("u1", "k", "/M", body, call)).toEqual({
-      bytes: Buffer.from("response 1"),
+      response: reply("response 1"),
       replayed: true,
     });
     await expect(store.run("u1", "k", "/M", Buffer.from("other"), call)).rejects.toMatchObject({
@@ -40,7 +56,7 @@ describe("the idempotency store", () => {
     expect((await store.run("u2", "k", "/M", body, call)).replayed).toBe(false); // another user
     now += 1_001;
     expect(await store.run("u1", "k", "/M", body, call)).toEqual({
-      bytes: Buffer.from("response 3"),
+      response: reply("response 3"),
       replayed: false,
     });
     expect(calls).toBe(3);
@@ -48,8 +64,7 @@ describe("the idempotency store", () => {
 
   it("is bounded, stores definitive errors, and forgets transient ones and large responses", async () => {
     const store = new IdempotencyStore(options);
-    for (let i = 0; i < 10; i++)
-      await store.run("u", `k${i}`, "/M", Buffer.alloc(0), async () => Buffer.from("x"));
+    for (let i = 0; i < 10; i++) await store.run("u", `k${i}`, "/M", Buffer.alloc(0), async () => reply("x"));
     expect(store.size).toBe(3);
 
     let calls = 0;
@@ -68,11 +83,11 @@ describe("the idempotency store", () => {
 
     const down = async () => {
       calls++;
-      throw grpcError(grpc.status.UNAVAILABLE, "connection refused 10.0.0.1");
+      throw localError(grpc.status.UNAVAILABLE, "connection refused 10.0.0.1");
     };
     await expect(store.run("u", "down", "/M", Buffer.alloc(0), down)).rejects.toMatchObject({
       code: ConnectCode.Unavailable,
-      message: "service unavailable, try again later",
+      rawMessage: "service unavailable, try again later",
     });
     await expect(store.run("u", "down", "/M", Buffer.alloc(0), down)).rejects.toMatchObject({
       code: ConnectCode.Unavailable,
@@ -80,7 +95,7 @@ describe("the idempotency store", () => {
     expect(calls).toBe(3);
 
     let big = 0;
-    const large = async () => Buffer.alloc(101 + 0 * ++big);
+    const large = async () => ({ ...reply(""), message: Buffer.alloc(101 + 0 * ++big) });
     await store.run("u", "big", "/M", Buffer.alloc(0), large);
     expect((await store.run("u", "big", "/M", Buffer.alloc(0), large)).replayed).toBe(false);
     expect(big).toBe(2);

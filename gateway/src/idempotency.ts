@@ -14,10 +14,11 @@ import { Code } from "@connectrpc/connect";
 import { metricsRegistry } from "@mercato/platform/metrics";
 import { Counter } from "prom-client";
 import { EdgeError, fromUpstream } from "./errors.js";
+import type { UnaryResponse } from "./grpc-unary.js";
 
-/** What was stored for a key: the upstream's response bytes, or its (definitive) error. */
+/** What was stored for a key: the upstream's response, or its (definitive) error. */
 type Outcome =
-  | { readonly ok: true; readonly bytes: Buffer }
+  | { readonly ok: true; readonly response: UnaryResponse }
   | { readonly ok: false; readonly error: EdgeError };
 
 interface Entry {
@@ -60,7 +61,7 @@ export function checkIdempotencyKey(key: string): string {
 
 /** The result of a keyed call. */
 export interface KeyedResult {
-  readonly bytes: Buffer;
+  readonly response: UnaryResponse;
   readonly replayed: boolean;
 }
 
@@ -85,7 +86,8 @@ export class IdempotencyStore {
     key: string,
     method: string,
     body: Uint8Array,
-    call: () => Promise<Buffer>,
+    call: () => Promise<UnaryResponse>,
+    upstream?: string,
   ): Promise<KeyedResult> {
     const id = `${userId}\n${key}`;
     const fingerprint = createHash("sha256").update(method).update("\n").update(body).digest("base64");
@@ -117,8 +119,8 @@ export class IdempotencyStore {
       pending: undefined,
     };
     fresh.pending = call().then(
-      (bytes): Outcome => ({ ok: true, bytes }),
-      (error: unknown): Outcome => ({ ok: false, error: fromUpstream(error) }),
+      (response): Outcome => ({ ok: true, response }),
+      (error: unknown): Outcome => ({ ok: false, error: fromUpstream(error, upstream) }),
     );
     this.entries.set(id, fresh);
     while (this.entries.size > this.options.maxEntries) {
@@ -129,7 +131,7 @@ export class IdempotencyStore {
     const outcome = await fresh.pending;
     fresh.pending = undefined;
     const keep = outcome.ok
-      ? outcome.bytes.length <= this.options.maxResponseBytes
+      ? outcome.response.message.length <= this.options.maxResponseBytes
       : definitive.has(outcome.error.code);
     if (keep) {
       fresh.outcome = outcome;
@@ -141,13 +143,22 @@ export class IdempotencyStore {
   }
 
   private settle(outcome: Outcome, replayed: boolean): KeyedResult {
-    if (outcome.ok) return { bytes: outcome.bytes, replayed };
+    if (outcome.ok) return { response: outcome.response, replayed };
     const { error } = outcome;
     if (!replayed) throw error;
-    throw new EdgeError(error.code, error.message, error.details, error.httpStatus, {
-      ...error.headers,
-      "idempotent-replayed": "true",
-    });
+    const details = error.details.flatMap((d) => ("desc" in d ? [] : [d]));
+    throw new EdgeError(
+      error.code,
+      error.rawMessage,
+      details,
+      error.httpStatus,
+      { ...error.headers, "idempotent-replayed": "true" },
+      {
+        cause: error.cause,
+        upstreamMetadata: error.metadata,
+        ...(error.upstream ? { upstream: error.upstream } : {}),
+      },
+    );
   }
 }
 

@@ -52,7 +52,8 @@ export interface Route {
   readonly rateClass: RateClass;
   /** Paths of field descriptors leading to every int32 `page_size` in the request (capped at the edge). */
   readonly pageSizePaths: readonly (readonly DescField[])[];
-  readonly upstream: UpstreamName;
+  /** A Mercato service, or an extra upstream the gateway was built with. */
+  readonly upstream: UpstreamName | (string & {});
 }
 
 /** A method left out of the table and why (logged at start-up, asserted in tests). */
@@ -139,22 +140,33 @@ export function capPageSize(route: Route, message: Message, max: number): boolea
   return changed;
 }
 
-/** Builds the table from service descriptors (default: every Mercato service). */
-export function buildRouteTable(services: readonly DescService[]): RouteTable {
+/** Services outside Mercato's contracts exposed as they are (e.g. the Connect conformance service). */
+export interface ExposeAs {
+  /** The upstream (an extra upstream of the gateway) that serves them. */
+  readonly upstream: string;
+  /** The access rule of every method. */
+  readonly access: Access;
+}
+
+/**
+ * Builds the table from service descriptors (default: every Mercato service). With `expose`, the
+ * services' own options are ignored: every unary method is routed to `expose.upstream`.
+ */
+export function buildRouteTable(services: readonly DescService[], expose?: ExposeAs): RouteTable {
   const routes = new Map<string, Route>();
   const skipped: SkippedMethod[] = [];
   const exposedServices: DescService[] = [];
   for (const service of services) {
     const packageName = service.file.proto.package;
-    const upstream = upstreamOf(packageName);
+    const upstream = expose?.upstream ?? upstreamOf(packageName);
     let exposed = 0;
     for (const method of service.methods) {
       const path = `/${service.typeName}/${method.name}`;
-      if (hiddenPackages.has(packageName)) {
+      if (hiddenPackages.has(packageName) && expose === undefined) {
         skipped.push({ path, reason: "diagnostic package" });
         continue;
       }
-      const rule = edgeRuleOf(method);
+      const rule = expose ? { access: expose.access, ownerField: undefined } : edgeRuleOf(method);
       if (
         rule.access !== Access.PUBLIC &&
         rule.access !== Access.AUTHENTICATED &&

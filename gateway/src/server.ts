@@ -7,13 +7,15 @@ import { randomUUID } from "node:crypto";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { createServer as createHttp2Server, type Http2Session } from "node:http2";
 import { type AddressInfo, createServer as createNetServer, type Socket } from "node:net";
-import { create, createRegistry, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, createRegistry, fromBinary, type Registry, toBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { type AdminServer, startAdminServer } from "@mercato/platform/admin";
-import { Code as GrpcCode, isGrpcStatusError } from "@mercato/platform/errors";
 import type { Logger } from "@mercato/platform/log";
 import { allFiles, identityV1, services } from "@mercato/sdk";
 import type { JWK } from "jose";
-import { type JwksFetcher, KeyStore, TokenVerifier, UserCheck, type UserLookup } from "./auth.js";
+import { AccessCheck, type AccessLookup } from "./access.js";
+import { type AccessEvents, startAccessEvents } from "./access-events.js";
+import { type JwksFetcher, KeyStore, TokenVerifier } from "./auth.js";
 import { type GatewayConfig, upstreamAddresses } from "./config.js";
 import { createEdgeHandler } from "./edge.js";
 import { IdempotencyStore } from "./idempotency.js";
@@ -35,6 +37,10 @@ export interface GatewayDeps {
   readonly tracing?: boolean;
   /** Refreshes triggered by unknown kids are at least this far apart (default 1 s). */
   readonly jwksMinRefreshGapMs?: number;
+  /** The registry for JSON of Any fields (default: every Mercato contract file). */
+  readonly registry?: Registry;
+  /** Upstreams besides Mercato's services, by name (routes of a custom `table` may name them). */
+  readonly extraUpstreams?: Readonly<Record<string, string>>;
 }
 
 /** A built gateway. */
@@ -45,6 +51,8 @@ export interface Gateway {
   stop(): Promise<void>;
   readonly table: RouteTable;
   readonly keys: KeyStore;
+  /** What the edge knows about each token's user (see access.ts). */
+  readonly access: AccessCheck;
 }
 
 const h2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
@@ -67,7 +75,7 @@ function jwksOverGrpc(upstreams: Upstreams, timeoutMs: number): JwksFetcher {
       },
       Date.now() + timeoutMs,
     );
-    const response = fromBinary(identityV1.GetJwksResponseSchema, await call.result);
+    const response = fromBinary(identityV1.GetJwksResponseSchema, (await call.result).message);
     return response.keys.map((key) => {
       const jwk: Record<string, string> = {};
       for (const name of ["kty", "kid", "use", "alg", "crv", "x", "y", "n", "e"] as const) {
@@ -78,42 +86,40 @@ function jwksOverGrpc(upstreams: Upstreams, timeoutMs: number): JwksFetcher {
   };
 }
 
-const getUserPath = `/${identityV1.IdentityService.typeName}/${identityV1.IdentityService.method.getUser.name}`;
+const getUserAccessPath = `/${identityV1.IdentityService.typeName}/${identityV1.IdentityService.method.getUserAccess.name}`;
 
 /**
- * Whether a token's user still exists: identity's GetUser for the token's subject, asked as that
- * user. NOT_FOUND (or an id identity refuses) means deleted; other failures propagate (the check
- * then lets the call through).
+ * What identity says about a token's user now: its GetUserAccess (INTERNAL, asked without a caller).
+ * NOT_FOUND means deleted; other failures reject (the access check then falls back on what it knows).
  */
-function userLookupOverGrpc(upstreams: Upstreams, timeoutMs: number): UserLookup {
-  return async (caller) => {
+function accessLookupOverGrpc(upstreams: Upstreams, timeoutMs: number): AccessLookup {
+  return async (userId) => {
     const call = upstreams.unary(
       "identity",
-      getUserPath,
+      getUserAccessPath,
       Buffer.from(
         toBinary(
-          identityV1.GetUserRequestSchema,
-          create(identityV1.GetUserRequestSchema, { userId: caller.userId }),
+          identityV1.GetUserAccessRequestSchema,
+          create(identityV1.GetUserAccessRequestSchema, { userId }),
         ),
       ),
       {
-        requestId: `gateway-user-check-${randomUUID()}`,
+        requestId: `gateway-access-check-${randomUUID()}`,
         traceparent: undefined,
         tracestate: undefined,
-        userId: caller.userId,
-        role: caller.role,
+        userId: undefined,
+        role: undefined,
       },
       Date.now() + timeoutMs,
     );
     try {
-      await call.result;
-      return "active";
+      const answer = fromBinary(identityV1.GetUserAccessResponseSchema, (await call.result).message);
+      const role = answer.role === identityV1.Role.ADMIN ? "admin" : "customer";
+      return { state: "active", role, version: Number(answer.accessVersion) };
     } catch (error) {
-      if (
-        isGrpcStatusError(error) &&
-        (error.code === GrpcCode.NOT_FOUND || error.code === GrpcCode.INVALID_ARGUMENT)
-      ) {
-        return "deleted";
+      // NOT_FOUND from identity itself (not a connection failure the edge's client reports).
+      if (error instanceof ConnectError && error.isWireError && error.code === Code.NotFound) {
+        return { state: "deleted" };
       }
       throw error;
     }
@@ -124,7 +130,10 @@ function userLookupOverGrpc(upstreams: Upstreams, timeoutMs: number): UserLookup
 export function buildGateway(deps: GatewayDeps): Gateway {
   const { config, logger } = deps;
   const table = deps.table ?? buildRouteTable(services);
-  const upstreams = new Upstreams(upstreamAddresses(config));
+  const upstreams = new Upstreams(
+    { ...upstreamAddresses(config), ...deps.extraUpstreams },
+    { maxDeadlineMs: config.maxDeadlineMs },
+  );
   const keys = new KeyStore({
     fetch: jwksOverGrpc(upstreams, 5_000),
     logger,
@@ -132,17 +141,19 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     unknownKidCooldownMs: config.jwksUnknownKidCooldownMs,
     ...(deps.jwksMinRefreshGapMs !== undefined ? { minRefreshGapMs: deps.jwksMinRefreshGapMs } : {}),
   });
-  const users = new UserCheck({
-    lookup: userLookupOverGrpc(upstreams, 2_000),
+  const users = new AccessCheck({
+    lookup: accessLookupOverGrpc(upstreams, 2_000),
     ttlMs: config.userCheckTtlMs,
+    maxStaleMs: config.userCheckMaxStaleMs,
     logger,
   });
   const verifier = new TokenVerifier(keys, {
     issuer: config.jwtIssuer,
     audience: config.jwtAudience,
     clockToleranceSec: config.jwtClockToleranceSec,
-    users,
+    access: users,
   });
+  let accessEvents: AccessEvents | undefined;
   const limiter = config.rateLimitEnabled
     ? new RateLimiter({
         budgets: {
@@ -169,7 +180,7 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     verifier,
     keys,
     logger,
-    registry: createRegistry(...allFiles),
+    registry: deps.registry ?? createRegistry(...allFiles),
     maxBodyBytes: config.maxBodyBytes,
     maxDeadlineMs: config.maxDeadlineMs,
     defaultDeadlineMs: config.defaultDeadlineMs,
@@ -180,6 +191,8 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     idempotency,
     users,
     corsOrigins: config.corsOrigins,
+    forwardRequestHeaders: config.forwardRequestHeaders,
+    forwardResponseHeaders: config.forwardResponseHeaders,
     tracing: deps.tracing ?? false,
     draining: () => draining,
   });
@@ -203,20 +216,24 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     },
     counted,
   );
-  // Malformed or oversized requests the HTTP parser refuses: a bare status, no body, no banner.
+  // Malformed or oversized requests the HTTP parser refuses: a status and a fixed error, no banner.
   http1.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable || (socket as Socket & { _httpMessage?: unknown })._httpMessage) {
       socket.destroy();
       return;
     }
-    const status =
+    // A fixed Connect error body, so a Connect client reads a code rather than "unknown" for a status.
+    const [status, body] =
       error.code === "ERR_HTTP_REQUEST_TIMEOUT"
-        ? "408 Request Timeout"
+        ? ["408 Request Timeout", '{"code":"deadline_exceeded","message":"request not received in time"}']
         : error.code === "HPE_HEADER_OVERFLOW"
-          ? "431 Request Header Fields Too Large"
-          : "400 Bad Request";
+          ? [
+              "431 Request Header Fields Too Large",
+              '{"code":"resource_exhausted","message":"request headers too large"}',
+            ]
+          : ["400 Bad Request", '{"code":"invalid_argument","message":"malformed HTTP request"}'];
     socket.end(
-      `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\nx-content-type-options: nosniff\r\n\r\n`,
+      `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nx-content-type-options: nosniff\r\n\r\n${body}`,
     );
   });
   const http2 = createHttp2Server({ settings: { maxConcurrentStreams: 1000 } }, counted);
@@ -266,6 +283,7 @@ export function buildGateway(deps: GatewayDeps): Gateway {
   return {
     table,
     keys,
+    access: users,
     async start() {
       await new Promise<void>((resolve, reject) => {
         listener.once("error", reject);
@@ -289,6 +307,7 @@ export function buildGateway(deps: GatewayDeps): Gateway {
         throw error;
       }
       keys.start();
+      if (config.natsUrl !== undefined) accessEvents = startAccessEvents(config.natsUrl, users, logger);
       ready = true;
       const skipped = table.skipped.map((s) => `${s.path} (${s.reason})`);
       logger.info(
@@ -314,6 +333,7 @@ export function buildGateway(deps: GatewayDeps): Gateway {
         http1.close();
         for (const socket of sockets) socket.destroy();
         keys.stop();
+        await accessEvents?.stop();
         upstreams.close();
         await admin?.close();
         logger.info("gateway stopped");

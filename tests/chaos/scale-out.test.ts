@@ -250,6 +250,8 @@ describe("scale-out", () => {
       requestTimeoutMs: 15_000,
       serviceEnv: {
         order: { SAGA_LEASE_MS: String(SAGA_LEASE_MS), SAGA_RETRY_MAX_MS: String(SAGA_RETRY_MAX_MS) },
+        // Its webhook receiver runs on this machine over plain http: allowed here explicitly.
+        notification: { WEBHOOK_ALLOW_HTTP: "true", WEBHOOK_ALLOW_PRIVATE: "true" },
       },
       onOutput: (name, line) => countLogged(name, line),
     });

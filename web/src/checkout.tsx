@@ -9,6 +9,7 @@ import { type FormEvent, useState } from "react";
 import type { CartState } from "./App.js";
 import { api } from "./api.js";
 import { cartTotal, emptyCart, maxQuantity, setQuantity } from "./cart.js";
+import { placeOrderAndWait } from "./checkout-order.js";
 import { cancelReasonText, friendlyError } from "./errors.js";
 import { formatMoney } from "./money.js";
 import { Link, navigate } from "./router.js";
@@ -21,17 +22,6 @@ export const testCards = [
   { token: "tok_chargeDeclined", label: "Test card that is declined" },
   { token: "tok_insufficientFunds", label: "Test card without funds" },
 ] as const;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls an order until its saga has decided (no longer PENDING). */
-async function outcomeOf(orderId: string) {
-  for (;;) {
-    const { order } = await api.order.getOrder({ orderId });
-    if (order !== undefined && order.status !== OrderStatus.PENDING) return order;
-    await sleep(500);
-  }
-}
 
 /** The cart page, with checkout below it. */
 export function CartPage({ cart, session }: { cart: CartState; session: Session | undefined }) {
@@ -48,22 +38,24 @@ export function CartPage({ cart, session }: { cart: CartState; session: Session 
     setError(undefined);
     setPhase("placing");
     try {
-      const placed = await api.order.placeOrder({
-        idempotencyKey: attemptKey,
-        lines: lines.map((line) => ({ productId: line.productId, quantity: line.quantity })),
-        paymentToken: text("card"),
-        shippingAddress: {
-          name: text("ship-name"),
-          line1: text("line1"),
-          line2: text("line2"),
-          city: text("city"),
-          region: text("region"),
-          postalCode: text("postal"),
-          countryCode: text("country").toUpperCase(),
+      const order = await placeOrderAndWait(
+        api,
+        {
+          idempotencyKey: attemptKey,
+          lines,
+          card: text("card"),
+          address: {
+            name: text("ship-name"),
+            line1: text("line1"),
+            line2: text("line2"),
+            city: text("city"),
+            region: text("region"),
+            postalCode: text("postal"),
+            countryCode: text("country"),
+          },
         },
-      });
-      setPhase("waiting");
-      const order = await outcomeOf(placed.order!.id);
+        { onPlaced: () => setPhase("waiting") },
+      );
       if (order.status === OrderStatus.CANCELLED) {
         setError(cancelReasonText(order.cancelReason));
         setAttemptKey(crypto.randomUUID());

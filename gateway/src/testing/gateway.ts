@@ -3,7 +3,7 @@
  * tests (each file starts its own, so their limits and clocks never interfere).
  */
 import { connect as netConnect } from "node:net";
-import { createLogger } from "@mercato/platform/log";
+import { createLogger, type Logger } from "@mercato/platform/log";
 import { freePort } from "@mercato/testing";
 import { loadGatewayConfig } from "../config.js";
 import { buildGateway, type Gateway } from "../server.js";
@@ -21,6 +21,7 @@ export interface TestGateway {
 export async function startTestGateway(
   upstreams: TestUpstreams,
   env: Readonly<Record<string, string>> = {},
+  logger: Logger = createLogger({ service: "gateway-test", level: "silent" }),
 ): Promise<TestGateway> {
   const config = loadGatewayConfig({
     PORT: "0",
@@ -32,7 +33,7 @@ export async function startTestGateway(
   });
   const gateway = buildGateway({
     config,
-    logger: createLogger({ service: "gateway-test", level: "silent" }),
+    logger,
     jwksMinRefreshGapMs: 0,
   });
   const { port, adminPort } = await gateway.start();

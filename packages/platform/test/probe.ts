@@ -4,7 +4,7 @@
  */
 import { Writable } from "node:stream";
 import type { ProbeService } from "@mercato/sdk/gen/mercato/testing/v1/probe_pb";
-import { codeName, invalidArgument, ServiceError } from "../src/errors/index.js";
+import { codeName, invalidArgument, notFound, ServiceError } from "../src/errors/index.js";
 import type { ServiceClient, ServiceHandlers } from "../src/grpc/index.js";
 import { createLogger, type Logger } from "../src/log/index.js";
 import { sleep } from "../src/resilience/index.js";
@@ -30,12 +30,22 @@ export function probeHandlers(
         logger?.info({ reason: String(ctx.signal.reason) }, "echo delay aborted");
         throw ctx.signal.reason;
       }
+      // Like PlaceOrder with one bad line per line of input: as many violations as lines.
+      if (request.failCode === 3 && request.message.includes("\n")) {
+        throw invalidArgument(
+          request.message
+            .split("\n")
+            .map((_, i) => ({ field: `lines[${i}].product_id`, description: "is required" })),
+        );
+      }
       if (request.failCode === 3) {
         throw invalidArgument([
           { field: "message", description: "must not be empty" },
           { field: "delay_ms", description: "must be at most 60000" },
         ]);
       }
+      // Like a lookup that names what it did not find, whatever its size.
+      if (request.failCode === 5 && request.message !== "") throw notFound(`${request.message} not found`);
       if (request.failCode === 13) throw new Error("database password hunter2 rejected");
       if (request.failCode !== 0)
         throw new ServiceError(request.failCode, `failing with ${codeName(request.failCode)} as asked`);

@@ -5,6 +5,7 @@
  *
  * @packageDocumentation
  */
+export * from "./pacts.js";
 export * from "./servers.js";
 export { callerMetadata, streamMessages, TEST_CALL_DEADLINE_MS, testServiceEnv } from "./service-env.js";
 export { sharedDatabaseUrl, testDatabaseUrl, testNatsUrl } from "./shared.js";

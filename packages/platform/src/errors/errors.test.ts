@@ -1,14 +1,17 @@
 import { Metadata, status } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import {
+  boundedText,
   codeOf,
   decodeViolations,
   encodeStatus,
   fieldViolationsOf,
+  hasLoneSurrogate,
   invalidArgument,
   notFound,
   ServiceError,
   statusDetailsKey,
+  statusLimits,
   unavailable,
 } from "./index.js";
 
@@ -67,5 +70,34 @@ describe("ServiceError", () => {
     metadata.set(statusDetailsKey, Buffer.from([0xff, 0xff, 0xff]));
     expect(fieldViolationsOf(Object.assign(new Error("x"), { code: 3, details: "x", metadata }))).toEqual([]);
     expect(fieldViolationsOf(new Error("plain"))).toEqual([]);
+  });
+});
+
+describe("bounded statuses", () => {
+  it("cuts long messages without splitting a surrogate pair, and repairs lone surrogates", () => {
+    expect(boundedText("short", 10)).toBe("short");
+    expect(boundedText("abcdefghij", 5)).toBe("abcd…");
+    const cut = boundedText(`abc${"👋".repeat(10)}`, 5);
+    expect(cut).toBe("abc…");
+    expect(() => encodeURIComponent(cut)).not.toThrow();
+    expect(boundedText("a\ud800b", 10)).toBe("a\ufffdb");
+    expect(hasLoneSurrogate("👋")).toBe(false);
+    expect(hasLoneSurrogate("\udc00")).toBe(true);
+  });
+
+  it("keeps a ServiceError's message, violations and details within statusLimits", () => {
+    const violations = Array.from({ length: 400 }, (_, i) => ({
+      field: `lines[${i}].product_id`,
+      description: "d".repeat(1_000),
+    }));
+    const error = invalidArgument(violations);
+    expect(error.message.length).toBeLessThanOrEqual(statusLimits.messageChars);
+    expect(error.message).toContain(`(and ${400 - statusLimits.summarised} more)`);
+    expect(error.violations).toHaveLength(statusLimits.violations);
+    for (const v of error.violations)
+      expect(v.description.length).toBeLessThanOrEqual(statusLimits.violationChars);
+    const details = error.trailers().get(statusDetailsKey)[0] as Buffer;
+    expect(details.length).toBeLessThan(8 * 1024);
+    expect(notFound(`order ${"x".repeat(100_000)} not found`).message.length).toBe(statusLimits.messageChars);
   });
 });

@@ -22,6 +22,11 @@ import {
   file_google_protobuf_any,
 } from "@bufbuild/protobuf/wkt";
 import { Metadata, status } from "@grpc/grpc-js";
+import { exhaustedWithRetryAfter } from "./retry-after.js";
+import { transientFailure } from "./transient.js";
+
+export { RETRY_AFTER_KEY, retryAfterMetadata } from "./retry-after.js";
+export { type TransientFailure, transientFailure } from "./transient.js";
 
 /** gRPC status codes (re-exported from grpc-js so callers need not depend on it). */
 export const Code = status;
@@ -48,6 +53,47 @@ export interface ServiceErrorOptions {
 export const statusDetailsKey = "grpc-status-details-bin";
 
 /**
+ * Bounds on what a status carries, so an error never grows with the input that caused it: HTTP/2
+ * peers refuse large header blocks (a single header field over 64 KiB is a connection error in
+ * HPACK, which takes every other call on that connection down with it).
+ */
+export const statusLimits = {
+  /** Characters of a status message (grpc-message before percent-encoding). */
+  messageChars: 512,
+  /** Field violations carried in the details; the rest are counted in the message. */
+  violations: 20,
+  /** Characters of one violation's field path or description. */
+  violationChars: 200,
+  /** Violations spelled out in the message. */
+  summarised: 5,
+} as const;
+
+/**
+ * A text cut to at most `max` characters (never inside a surrogate pair, marked with "…") and made
+ * well-formed, so it always percent-encodes.
+ */
+export function boundedText(text: string, max: number): string {
+  let cut = text;
+  if (text.length > max) {
+    let end = Math.max(0, max - 1);
+    const last = text.charCodeAt(end - 1);
+    if (last >= 0xd800 && last <= 0xdbff) end--;
+    cut = `${text.slice(0, end)}…`;
+  }
+  return hasLoneSurrogate(cut) ? cut.replace(loneSurrogates, "\uFFFD") : cut;
+}
+
+const surrogate = /[\uD800-\uDFFF]/;
+const loneSurrogates = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** True when `text` has a UTF-16 surrogate without its pair (not encodable as UTF-8). */
+export function hasLoneSurrogate(text: string): boolean {
+  if (!surrogate.test(text)) return false;
+  loneSurrogates.lastIndex = 0;
+  return loneSurrogates.test(text);
+}
+
+/**
  * An error with a gRPC status code and a client-safe message. Handlers throw it; the server turns
  * it into the call's status. Anything else a handler throws becomes INTERNAL "internal error".
  */
@@ -60,10 +106,13 @@ export class ServiceError extends Error {
   readonly metadata: Metadata | undefined;
 
   constructor(code: Code, message: string, options: ServiceErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      boundedText(message, statusLimits.messageChars),
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.name = "ServiceError";
     this.code = code;
-    this.violations = options.violations ?? [];
+    this.violations = boundedViolations(options.violations ?? []);
     this.metadata = options.metadata;
   }
 
@@ -74,17 +123,25 @@ export class ServiceError extends Error {
 
   /**
    * Converts anything thrown into a ServiceError: a ServiceError is returned as is; a grpc-js call
-   * error keeps its code, details and decoded violations (the original becomes the cause);
+   * error keeps its code, details and decoded violations (the original becomes the cause), except
+   * that transport-level codes (UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, INTERNAL, UNKNOWN,
+   * DATA_LOSS) get generic words; a transient database or broker failure (see
+   * {@link transientFailure}) becomes UNAVAILABLE (or ABORTED for a serialization failure);
    * anything else becomes INTERNAL "internal error" with the original as the cause.
    */
   static from(error: unknown): ServiceError {
     if (error instanceof ServiceError) return error;
     if (isGrpcStatusError(error)) {
-      return new ServiceError(error.code, error.details, {
-        violations: fieldViolationsOf(error),
+      // A transport-level status of a downstream call may name addresses or connections: the
+      // caller gets generic words, the logs get the original.
+      const generic = transportMessages[error.code as Code];
+      return new ServiceError(error.code, generic ?? error.details, {
+        violations: generic === undefined ? fieldViolationsOf(error) : [],
         cause: error,
       });
     }
+    const transient = transientFailure(error);
+    if (transient) return new ServiceError(transient.code, transient.message, { cause: error });
     return new ServiceError(status.INTERNAL, "internal error", { cause: error });
   }
 
@@ -97,6 +154,16 @@ export class ServiceError extends Error {
     return metadata;
   }
 }
+
+/** Generic words for the statuses of a failed downstream call that may carry transport details. */
+const transportMessages: Partial<Record<Code, string>> = {
+  [status.UNAVAILABLE]: "service unavailable, try again later",
+  [status.DEADLINE_EXCEEDED]: "deadline exceeded",
+  [status.CANCELLED]: "request canceled",
+  [status.INTERNAL]: "internal error",
+  [status.UNKNOWN]: "internal error",
+  [status.DATA_LOSS]: "internal error",
+};
 
 /** The shape of errors grpc-js clients reject with. */
 export interface GrpcStatusError extends Error {
@@ -114,11 +181,14 @@ export function isGrpcStatusError(error: unknown): error is GrpcStatusError {
   );
 }
 
-/** The gRPC status code of any error: its own for ServiceError and grpc-js errors, INTERNAL otherwise. */
+/**
+ * The gRPC status code of any error: its own for ServiceError and grpc-js errors, the transient
+ * failure's code for a database or broker failure that passes, INTERNAL otherwise.
+ */
 export function codeOf(error: unknown): Code {
   if (error instanceof ServiceError) return error.code;
   if (isGrpcStatusError(error)) return error.code as Code;
-  return status.INTERNAL;
+  return transientFailure(error)?.code ?? status.INTERNAL;
 }
 
 /** Name of a status code ("OK", "NOT_FOUND", ...). */
@@ -135,8 +205,26 @@ export function invalidArgument(
   cause?: unknown,
 ): ServiceError {
   if (typeof violations === "string") return new ServiceError(status.INVALID_ARGUMENT, violations, { cause });
-  const summary = violations.map((v) => `${v.field}: ${v.description}`).join("; ");
-  return new ServiceError(status.INVALID_ARGUMENT, `invalid request: ${summary}`, { violations, cause });
+  const shown = boundedViolations(violations.slice(0, statusLimits.summarised));
+  const rest = violations.length - shown.length;
+  const summary = shown.map((v) => `${v.field}: ${v.description}`).join("; ");
+  const more = rest > 0 ? ` (and ${rest} more)` : "";
+  const room = statusLimits.messageChars - "invalid request: ".length - more.length;
+  return new ServiceError(status.INVALID_ARGUMENT, `invalid request: ${boundedText(summary, room)}${more}`, {
+    violations,
+    cause,
+  });
+}
+
+/** The first {@link statusLimits}.violations violations, each field and description bounded. */
+function boundedViolations(violations: readonly FieldViolation[]): readonly FieldViolation[] {
+  const fits = (v: FieldViolation) =>
+    v.field.length <= statusLimits.violationChars && v.description.length <= statusLimits.violationChars;
+  if (violations.length <= statusLimits.violations && violations.every(fits)) return violations;
+  return violations.slice(0, statusLimits.violations).map((v) => ({
+    field: boundedText(v.field, statusLimits.violationChars),
+    description: boundedText(v.description, statusLimits.violationChars),
+  }));
 }
 
 function helper(code: Code) {
@@ -155,8 +243,14 @@ export const aborted = helper(status.ABORTED);
 export const unauthenticated = helper(status.UNAUTHENTICATED);
 /** PERMISSION_DENIED: the caller may not do this. */
 export const permissionDenied = helper(status.PERMISSION_DENIED);
-/** RESOURCE_EXHAUSTED: a quota or a limit is reached. */
+/** RESOURCE_EXHAUSTED: a quota or a limit is reached. Prefer {@link quotaExceeded}, which says when to retry. */
 export const resourceExhausted = helper(status.RESOURCE_EXHAUSTED);
+/**
+ * RESOURCE_EXHAUSTED with a `retry-after` trailer of `retryAfterSeconds`: the edge answers HTTP 429
+ * with `Retry-After`, which every 429 must carry.
+ */
+export const quotaExceeded = (message: string, retryAfterSeconds: number, cause?: unknown): ServiceError =>
+  exhaustedWithRetryAfter(ServiceError, message, retryAfterSeconds, cause);
 /** UNAVAILABLE: transient; safe to retry with backoff. */
 export const unavailable = helper(status.UNAVAILABLE);
 /** DEADLINE_EXCEEDED: the deadline passed before the work finished. */
@@ -263,6 +357,16 @@ export function decodeViolations(bytes: Uint8Array): FieldViolation[] {
       violations.push({ field: v.field, description: v.description });
   }
   return violations;
+}
+
+/** The field violations of one binary google.rpc.BadRequest (a status detail's value); empty when unreadable. */
+export function decodeBadRequest(bytes: Uint8Array): FieldViolation[] {
+  try {
+    const badRequest = fromBinary(BadRequestSchema, bytes) as BadRequestMessage;
+    return badRequest.fieldViolations.map((v) => ({ field: v.field, description: v.description }));
+  } catch {
+    return [];
+  }
 }
 
 /**

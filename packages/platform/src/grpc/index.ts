@@ -26,3 +26,4 @@ export {
   type ServiceRegistration,
   type UnaryHandler,
 } from "./server.js";
+export { stringViolations } from "./strings.js";

@@ -9,7 +9,7 @@ import { requireTool } from "@mercato/testing";
 import { service as healthService } from "grpc-health-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { captureLogger, type ProbeStats, probeHandlers } from "../../test/probe.js";
-import { fieldViolationsOf } from "../errors/index.js";
+import { fieldViolationsOf, statusLimits } from "../errors/index.js";
 import { createGrpcServer, type GrpcServer } from "./index.js";
 
 const run = promisify(execFile);
@@ -194,6 +194,39 @@ describe("createGrpcServer", () => {
       { field: "message", description: "must not be empty" },
       { field: "delay_ms", description: "must be at most 60000" },
     ]);
+  });
+
+  it("refuses NUL characters in any request string with INVALID_ARGUMENT naming the field", async () => {
+    const before = stats.echoCalls;
+    const error = await failure(client.echo({ message: "a\u0000b" }));
+    expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(fieldViolationsOf(error)).toEqual([
+      { field: "message", description: "must not contain NUL characters" },
+    ]);
+    const nested = await failure(client.relay({ echo: { message: "\u0000" } }));
+    expect(fieldViolationsOf(nested)).toEqual([
+      { field: "echo.message", description: "must not contain NUL characters" },
+    ]);
+    expect(stats.echoCalls).toBe(before);
+  });
+
+  it("bounds a status that grows with its input, so it never endangers the connection", async () => {
+    const lineCount = 4_000; // ~ PlaceOrder with 4,000 empty lines
+    const many = await failure(client.echo({ failCode: 3, message: "\n".repeat(lineCount - 1) }));
+    expect(many.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(many.details.length).toBeLessThanOrEqual(statusLimits.messageChars);
+    expect(many.details).toContain(`(and ${lineCount - statusLimits.summarised} more)`);
+    expect(fieldViolationsOf(many)).toHaveLength(statusLimits.violations);
+
+    const id = "x".repeat(100_000); // ~ GetPayment with a 100 KB order id, echoed in "not found"
+    const [echoed, beside] = await Promise.all([
+      failure(client.echo({ failCode: 5, message: id })),
+      client.echo({ message: "beside" }),
+    ]);
+    expect(echoed.code).toBe(grpc.status.NOT_FOUND);
+    expect(echoed.details.length).toBeLessThanOrEqual(statusLimits.messageChars);
+    expect(echoed.details.startsWith("xxxx")).toBe(true);
+    expect(beside.message).toBe("beside");
   });
 
   it("never sends an internal error's message, and logs it", async () => {

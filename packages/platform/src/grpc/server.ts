@@ -35,6 +35,7 @@ import type { Logger } from "../log/index.js";
 import { rpcServerDuration } from "../metrics/index.js";
 import { healthFileDescriptorProto } from "./health-descriptor.js";
 import { firstValue, metadataGetter } from "./metadata.js";
+import { stringViolations } from "./strings.js";
 
 const tracer = trace.getTracer("@mercato/platform/grpc");
 
@@ -240,6 +241,8 @@ function wrapUnary(
         } catch (error) {
           throw invalidArgument(`malformed ${method.input.typeName} message`, error);
         }
+        const badStrings = stringViolations(method.input, request);
+        if (badStrings.length > 0) throw invalidArgument(badStrings);
         const response = create(method.output, await handler(request, ctx));
         if (controller.signal.aborted) throw controller.signal.reason;
         callback(null, response);
@@ -318,7 +321,7 @@ function serviceDefinition(service: DescService, handlers: Record<string, Untype
  * Every call: takes or mints `x-request-id` (echoed in the response headers), runs the handler in
  * the call context (request id, deadline, abort signal, user) and a server span continued from
  * `traceparent`, refuses calls whose deadline has passed, answers INVALID_ARGUMENT for a request
- * that does not decode, maps {@link ServiceError}s to their status (with field violations in
+ * that does not decode or has a string with a NUL character or a lone surrogate (naming the field), maps {@link ServiceError}s to their status (with field violations in
  * `grpc-status-details-bin`) and anything else to INTERNAL "internal error", records the RED
  * histogram, and writes one log line.
  */
