@@ -27,6 +27,7 @@ import {
 import type { Logger } from "@mercato/platform/log";
 import { createAdmission } from "./admission.js";
 import type { Caller, KeyStore, TokenVerifier, UserCheck } from "./auth.js";
+import { endAfterAnswer } from "./connection.js";
 import {
   codeName,
   connectErrorJson,
@@ -201,10 +202,9 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
     forwardedBack(error.metadata, (name, value) => {
       headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
     });
-    // A body refused half-way (too large, too slow) is not read further: the connection (HTTP/1.1)
-    // or the stream (HTTP/2, after the response) is closed instead.
-    const abandon = error.httpStatus === 413 || error.httpStatus === 408;
-    if (abandon && "shouldKeepAlive" in res) headers.connection = "close";
+    // A body refused half-way (too large, too slow) is not read further: the connection (HTTP/1.1,
+    // closed in stages so that the answer survives) or the stream (HTTP/2) ends after the answer.
+    if (error.httpStatus === 413 || error.httpStatus === 408) endAfterAnswer(res, bodyTimeoutMs);
     send(
       res,
       error.httpStatus ?? httpStatusOf(error.code),
@@ -212,11 +212,6 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
       "application/json",
       connectErrorJson(error),
     );
-    if (abandon && "stream" in res && res.stream) {
-      const stream = res.stream;
-      if (stream.writableFinished) stream.close(http2Constants.NGHTTP2_NO_ERROR);
-      else stream.once("finish", () => stream.close(http2Constants.NGHTTP2_NO_ERROR));
-    }
   };
 
   /**
@@ -629,9 +624,10 @@ export function createEdgeHandler(options: EdgeOptions): (req: EdgeRequest, res:
     if (contentType?.startsWith("application/grpc")) {
       for (const [key, value] of Object.entries(headers)) res.setHeader(key, value);
       (req as unknown as Record<symbol, RequestState>)[kState] = { requestId, address };
-      // A request still incomplete after the body timeout is cut (HTTP/2: the stream is reset;
-      // HTTP/1.1: the connection is closed); forwarded calls are also bounded by their own body read.
-      if (!req.complete) {
+      // Forwarded calls read their body themselves, bounded in time, and answer DEADLINE_EXCEEDED;
+      // a stream read by connect (reflection) still incomplete after the body timeout is cut
+      // (HTTP/2: the stream is reset; HTTP/1.1: the connection is closed).
+      if (!req.complete && !table.routes.has((req.url ?? "/").split("?")[0] ?? "/")) {
         const timer = setTimeout(() => {
           if (req.complete) return;
           if ("stream" in res && res.stream) res.stream.close(http2Constants.NGHTTP2_CANCEL);

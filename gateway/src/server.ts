@@ -15,6 +15,7 @@ import { allFiles, identityV1, services } from "@mercato/sdk";
 import type { JWK } from "jose";
 import { type JwksFetcher, KeyStore, TokenVerifier, UserCheck, type UserLookup } from "./auth.js";
 import { type GatewayConfig, upstreamAddresses } from "./config.js";
+import { closeInStages } from "./connection.js";
 import { createEdgeHandler } from "./edge.js";
 import { IdempotencyStore } from "./idempotency.js";
 import { RateLimiter } from "./ratelimit.js";
@@ -229,9 +230,12 @@ export function buildGateway(deps: GatewayDeps): Gateway {
               '{"code":"resource_exhausted","message":"request headers too large"}',
             ]
           : ["400 Bad Request", '{"code":"invalid_argument","message":"malformed HTTP request"}'];
-    socket.end(
+    socket.write(
       `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nx-content-type-options: nosniff\r\n\r\n${body}`,
     );
+    // The client may still be sending (the rest of oversized headers, a body): closed in stages, or
+    // the reset would erase the answer before the client reads it.
+    closeInStages(socket, config.requestTimeoutMs);
   });
   const http2 = createHttp2Server({ settings: { maxConcurrentStreams: 1000 } }, counted);
   const sessions = new Set<Http2Session>();
@@ -252,7 +256,8 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     socket.on("error", () => socket.destroy());
-    socket.setTimeout(config.headersTimeoutMs, () => socket.destroy());
+    const silent = () => socket.destroy();
+    socket.setTimeout(config.headersTimeoutMs, silent);
     let head: Buffer = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
       head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
@@ -262,6 +267,7 @@ export function buildGateway(deps: GatewayDeps): Gateway {
       socket.off("data", onData);
       socket.pause();
       socket.setTimeout(0);
+      socket.off("timeout", silent); // the HTTP servers set their own timeouts on this socket
       socket.unshift(head);
       if (isHttp2) {
         // The HTTP/2 session reads the unshifted bytes itself; the socket must stay paused.
