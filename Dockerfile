@@ -20,8 +20,9 @@ ARG PNPM_VERSION=10.34.9
 ENV CI=true PNPM_HOME=/pnpm
 RUN npm install -g --no-fund --no-audit "pnpm@${PNPM_VERSION}"
 WORKDIR /repo
-# Dependencies first: this layer only changes with the lockfile.
+# Dependencies first: this layer only changes with the lockfile (and the patches it names).
 COPY pnpm-lock.yaml pnpm-workspace.yaml ./
+COPY patches ./patches
 RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store pnpm fetch --store-dir /pnpm/store
 COPY . .
 ARG SERVICE

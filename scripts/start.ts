@@ -2,6 +2,8 @@
  * `pnpm start`: runs the whole system locally — a nats-server with JetStream, a PostgreSQL cluster kept
  * in .data/postgres (one database per service) unless DATABASE_URL names a server, every service and the
  * gateway as processes — seeds the demo data, prints where to go, and stops everything on Ctrl-C.
+ * A process that crashes is restarted with back-off (shown on the console); one that keeps crashing
+ * is reported and left stopped while the rest keep running.
  */
 import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import { join } from "node:path";
@@ -129,9 +131,26 @@ const system = await startSystem({
   onReady: (name, ms) => say(`${bold}✓${reset} ${name} ready (${(ms / 1000).toFixed(1)} s)`),
   onCrash: (name, code) => {
     say(
-      `\n${red}${bold}✗ ${name} exited unexpectedly (code ${code}).${reset} Its log: .data/logs/${name}.log`,
+      `\n${red}${bold}✗ ${name} exited unexpectedly (${code === null ? "killed by a signal" : `code ${code}`}).${reset} Its log: .data/logs/${name}.log`,
     );
-    say(`${red}The rest keeps running; restart with Ctrl-C and pnpm start.${reset}\n`);
+  },
+  // Crashed processes come back by themselves, with back-off; one that keeps crashing is left down.
+  supervise: true,
+  supervisorHooks: {
+    onRestarting: (name, { attempt, delayMs }) =>
+      say(
+        `${bold}↻${reset} restarting ${name} in ${(delayMs / 1000).toFixed(1)} s (restart ${attempt} in a row)`,
+      ),
+    onRestarted: (name, { elapsedMs }) =>
+      say(`${bold}✓${reset} ${name} restarted and ready (${(elapsedMs / 1000).toFixed(1)} s)`),
+    onGiveUp: (name, { crashes, windowMs }) => {
+      say(
+        `\n${red}${bold}✗ ${name} keeps crashing (${crashes} times in ${Math.round(windowMs / 1000)} s): left stopped.${reset}`,
+      );
+      say(
+        `${red}Its log: .data/logs/${name}.log. The rest keeps running; Ctrl-C and pnpm start to try again.${reset}\n`,
+      );
+    },
   },
 }).catch(async (error: unknown) => {
   await localPostgres?.stop();

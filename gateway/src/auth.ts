@@ -1,14 +1,16 @@
 /**
  * Authentication and authorization at the edge: identity's JWKS (fetched over gRPC, cached, refreshed
  * on an unknown kid with a cooldown), JWT verification with jose (pinned algorithm, issuer, audience,
- * small clock tolerance; verified tokens cached until they expire), the deleted-user check, the
- * access rule of each route and the owner-field rule.
+ * small clock tolerance; verified tokens cached until they expire), the access check of access.ts
+ * (deleted users, changed roles, revoked sessions), the access rule of each route and the owner-field
+ * rule.
  */
 
 import type { Message } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import type { Logger } from "@mercato/platform/log";
 import { type CryptoKey, importJWK, type JWK, type JWTHeaderParameters, jwtVerify } from "jose";
+import type { AccessCheck } from "./access.js";
 import { EdgeError } from "./errors.js";
 import { Access, type Route } from "./routes.js";
 
@@ -19,6 +21,10 @@ export const pinnedAlgorithms = ["ES256"] as const;
 export interface Caller {
   readonly userId: string;
   readonly role: "customer" | "admin";
+  /** The token's access version (`ver`; 0 when absent): see access.ts. */
+  readonly accessVersion: number;
+  /** The token's session (`sid`: its refresh-token family), when it has one. */
+  readonly sessionId?: string;
 }
 
 /** Fetches identity's current JWKS. */
@@ -157,89 +163,8 @@ export class KeyStore {
   }
 }
 
-/** Whether a token's user still exists: "deleted" for a user identity no longer knows. */
-export type UserLookup = (caller: Caller) => Promise<"active" | "deleted">;
-
-export interface UserCheckOptions {
-  readonly lookup: UserLookup;
-  /** How long a user found to exist is not asked about again (0: every call asks). */
-  readonly ttlMs: number;
-  /** How long a deleted user is remembered (at least as long as a token lives). */
-  readonly deletedTtlMs?: number;
-  /** Users remembered at most (oldest dropped first). */
-  readonly maxEntries?: number;
-  readonly logger: Logger;
-  readonly now?: () => number;
-}
-
-/**
- * Tokens of deleted users: a token stays valid until it expires, so the edge asks identity (GetUser,
- * as that user) whether the token's subject still exists the first time it sees the subject, and
- * again at most every `ttlMs`. A deleted user is refused for `deletedTtlMs` without asking; a
- * DeleteUser answered through this replica marks the user at once. The window is therefore `ttlMs`
- * on other replicas and zero on the one that served the deletion. When identity cannot answer, the
- * call is let through (not remembered): the keys already bound the token, the check only shortens
- * the life of tokens of deleted accounts, and the whole edge should not fail with identity.
- */
-export class UserCheck {
-  private readonly entries = new Map<string, { active: boolean; until: number }>();
-  private readonly inFlight = new Map<string, Promise<boolean | undefined>>();
-  private readonly now: () => number;
-  private readonly deletedTtlMs: number;
-  private readonly maxEntries: number;
-
-  constructor(private readonly options: UserCheckOptions) {
-    this.now = options.now ?? Date.now;
-    this.deletedTtlMs = options.deletedTtlMs ?? 3_600_000;
-    this.maxEntries = options.maxEntries ?? 100_000;
-  }
-
-  private remember(userId: string, active: boolean): void {
-    this.entries.delete(userId);
-    this.entries.set(userId, {
-      active,
-      until: this.now() + (active ? this.options.ttlMs : this.deletedTtlMs),
-    });
-    if (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
-    }
-  }
-
-  /** Marks a user deleted now (a DeleteUser through this edge succeeded). */
-  markDeleted(userId: string): void {
-    this.remember(userId, false);
-  }
-
-  /** Resolves when the caller's user exists (or identity cannot say); UNAUTHENTICATED when deleted. */
-  async check(caller: Caller): Promise<void> {
-    const known = this.entries.get(caller.userId);
-    if (known !== undefined && known.until > this.now()) {
-      if (known.active) return;
-      throw invalidToken();
-    }
-    let pending = this.inFlight.get(caller.userId);
-    if (pending === undefined) {
-      pending = this.options.lookup(caller).then(
-        (state) => {
-          const active = state === "active";
-          this.remember(caller.userId, active);
-          return active;
-        },
-        (error: unknown) => {
-          this.options.logger.warn(
-            { err: error },
-            "cannot check whether a token's user exists; letting it through",
-          );
-          return undefined;
-        },
-      );
-      pending.finally(() => this.inFlight.delete(caller.userId)).catch(() => {});
-      this.inFlight.set(caller.userId, pending);
-    }
-    if ((await pending) === false) throw invalidToken();
-  }
-}
+/** What the edge tells the access check about a deletion it served (see access.ts). */
+export type UserCheck = Pick<AccessCheck, "markDeleted">;
 
 export interface VerifierOptions {
   readonly issuer: string;
@@ -247,8 +172,11 @@ export interface VerifierOptions {
   readonly clockToleranceSec: number;
   /** Verified tokens remembered (default 10 000). */
   readonly cacheSize?: number;
-  /** Refuses tokens of deleted users (after the signature and claims are checked). */
-  readonly users?: UserCheck;
+  /**
+   * Refuses tokens whose user was deleted, or whose role or access version identity has changed
+   * since (after the signature and claims are checked).
+   */
+  readonly access?: AccessCheck;
 }
 
 const invalidToken = () => new EdgeError(Code.Unauthenticated, "invalid or expired access token");
@@ -273,10 +201,13 @@ export class TokenVerifier {
     return key;
   };
 
-  /** The caller of a token: signature, algorithm, claims, and (when configured) that the user exists. */
+  /**
+   * The caller of a token: signature, algorithm, claims, and (when configured) that its user still
+   * exists with the token's role and access version.
+   */
   async verify(token: string): Promise<Caller> {
     const caller = await this.verifySignature(token);
-    await this.options.users?.check(caller);
+    await this.options.access?.check(caller);
     return caller;
   }
 
@@ -299,10 +230,16 @@ export class TokenVerifier {
       if (error instanceof EdgeError) throw error;
       throw invalidToken();
     }
-    const { sub, role, exp } = payload;
+    const { sub, role, exp, ver, sid } = payload;
     if (typeof sub !== "string" || sub === "" || (role !== "customer" && role !== "admin"))
       throw invalidToken();
-    const caller: Caller = { userId: sub, role };
+    if (ver !== undefined && !(Number.isSafeInteger(ver) && (ver as number) >= 0)) throw invalidToken();
+    const caller: Caller = {
+      userId: sub,
+      role,
+      accessVersion: (ver as number | undefined) ?? 0,
+      ...(typeof sid === "string" && sid !== "" ? { sessionId: sid } : {}),
+    };
     if (this.cache.size >= this.cacheSize) {
       const oldest = this.cache.keys().next().value;
       if (oldest !== undefined) this.cache.delete(oldest);

@@ -9,6 +9,7 @@ import {
   integer,
   loadConfig,
   oneOf,
+  optionalText,
   optionalUrl,
   port,
   type Setting,
@@ -141,7 +142,24 @@ export const gatewaySchema = {
     max: 10,
     description: "proxies in front of the edge that append to X-Forwarded-For (0: use the peer address)",
   }),
-  userCheckTtlMs: integer("USER_CHECK_TTL_MS", { default: 30_000, min: 0 }),
+  // Rights follow changes (access.ts): events from identity at once, else within the TTL, at worst
+  // within the staleness bound (then calls fail UNAVAILABLE until identity answers).
+  userCheckTtlMs: integer("USER_CHECK_TTL_MS", {
+    default: 10_000,
+    min: 0,
+    description: "how long identity's answer about a token's user is trusted before it is asked again",
+  }),
+  userCheckMaxStaleMs: integer("USER_CHECK_MAX_STALE_MS", {
+    default: 30_000,
+    min: 0,
+    max: 30_000,
+    description:
+      "how long that answer is still used while identity cannot be asked (the bound on rights changes)",
+  }),
+  natsUrl: optionalText(
+    "NATS_URL",
+    "NATS with identity's events (UserAccessChanged, UserDeleted), applied at once; unset: the TTL alone",
+  ),
   idempotencyTtlMs: integer("IDEMPOTENCY_TTL_MS", { default: 3_600_000, min: 1_000 }),
   idempotencyMaxEntries: integer("IDEMPOTENCY_MAX_ENTRIES", { default: 10_000, min: 1 }),
   idempotencyMaxResponseBytes: integer("IDEMPOTENCY_MAX_RESPONSE_BYTES", { default: 65_536, min: 0 }),
@@ -165,6 +183,9 @@ export function loadGatewayConfig(env: Readonly<Record<string, string | undefine
   const problems: string[] = [];
   if (config.defaultDeadlineMs > config.maxDeadlineMs) {
     problems.push("DEFAULT_DEADLINE_MS must not exceed MAX_DEADLINE_MS");
+  }
+  if (config.userCheckTtlMs > config.userCheckMaxStaleMs) {
+    problems.push("USER_CHECK_TTL_MS must not exceed USER_CHECK_MAX_STALE_MS");
   }
   if (config.headersTimeoutMs > config.requestTimeoutMs) {
     problems.push("HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS");

@@ -104,12 +104,15 @@ function withDebug(details: ConnectError["details"]): ErrorDetail[] {
   return out;
 }
 
+/** Retry-After (seconds) of a RESOURCE_EXHAUSTED whose upstream named no wait. */
+const DEFAULT_RETRY_AFTER_S = "1";
+
 /**
  * Maps an upstream call's failure to an EdgeError. A status the service sent (`isWireError`) keeps
  * its code, its details and its message (bounded in length), except for INTERNAL, UNKNOWN and
  * DATA_LOSS, which get "internal error"; a failure the edge's client saw itself (connection lost,
  * deadline, malformed answer) gets generic words. The original error is the cause, for the logs. A
- * RESOURCE_EXHAUSTED with a `retry-after` trailer keeps it as the Retry-After header.
+ * RESOURCE_EXHAUSTED keeps its `retry-after` trailer as the Retry-After header, or gets 1 s.
  */
 export function fromUpstream(error: unknown, upstream?: string): EdgeError {
   if (error instanceof EdgeError) return error;
@@ -120,10 +123,14 @@ export function fromUpstream(error: unknown, upstream?: string): EdgeError {
     ? (genericMessages[code] ?? boundedText(connectError.rawMessage, statusLimits.messageChars))
     : (localMessages[code] ?? codeName(code).replaceAll("_", " "));
   // A service that throttles (identity's Login) says when to come back: HTTP 429 + Retry-After.
+  // Every 429 carries one: an upstream that did not say gets the shortest wait, 1 s.
   const retryAfter = connectError.metadata.get("retry-after");
   const headers =
-    code === Code.ResourceExhausted && retryAfter !== null && /^\d{1,6}$/.test(retryAfter)
-      ? { "retry-after": retryAfter }
+    code === Code.ResourceExhausted
+      ? {
+          "retry-after":
+            retryAfter !== null && /^\d{1,6}$/.test(retryAfter) ? retryAfter : DEFAULT_RETRY_AFTER_S,
+        }
       : undefined;
   return new EdgeError(code, message, wire ? withDebug(connectError.details) : [], undefined, headers, {
     cause: error,

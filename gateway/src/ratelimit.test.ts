@@ -246,6 +246,40 @@ describe("a service's own throttling", () => {
   });
 });
 
+describe("every 429 carries Retry-After", () => {
+  let upstreams: TestUpstreams;
+  let edge: TestGateway;
+
+  beforeAll(async () => {
+    upstreams = await startTestUpstreams();
+    edge = await startTestGateway(upstreams);
+  });
+
+  afterAll(async () => {
+    await edge?.stop();
+    await upstreams?.stop();
+  });
+
+  it("gives an upstream RESOURCE_EXHAUSTED without a retry-after trailer Retry-After: 1", async () => {
+    const response = await postJson(edge.base, `${identity}/Login`, {
+      email: "quota@example.com",
+      password: "x",
+    });
+    expect(response.status).toBe(429);
+    expect(response.headers.get("retry-after")).toBe("1");
+    const client = createGrpcClient(identityV1.IdentityService, edge.base.replace("http://", ""));
+    try {
+      const error = (await client
+        .login({ email: "quota@example.com", password: "x" })
+        .catch((e: unknown) => e)) as grpc.ServiceError;
+      expect(error.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+      expect(error.metadata.get("retry-after")).toEqual(["1"]);
+    } finally {
+      client.$close();
+    }
+  });
+});
+
 describe("several replicas", () => {
   let upstreams: TestUpstreams;
   let replicas: TestGateway[];

@@ -10,7 +10,9 @@ import { type AdminServer, startAdminServer } from "@mercato/platform/admin";
 import type { Logger } from "@mercato/platform/log";
 import { allFiles, identityV1, services } from "@mercato/sdk";
 import type { JWK } from "jose";
-import { type JwksFetcher, KeyStore, TokenVerifier, UserCheck, type UserLookup } from "./auth.js";
+import { AccessCheck, type AccessLookup } from "./access.js";
+import { type AccessEvents, startAccessEvents } from "./access-events.js";
+import { type JwksFetcher, KeyStore, TokenVerifier } from "./auth.js";
 import { type GatewayConfig, upstreamAddresses } from "./config.js";
 import { createEdgeHandler } from "./edge.js";
 import { IdempotencyStore } from "./idempotency.js";
@@ -47,6 +49,8 @@ export interface Gateway {
   stop(): Promise<void>;
   readonly table: RouteTable;
   readonly keys: KeyStore;
+  /** What the edge knows about each token's user (see access.ts). */
+  readonly access: AccessCheck;
 }
 
 const getJwksPath = `/${identityV1.IdentityService.typeName}/${identityV1.IdentityService.method.getJwks.name}`;
@@ -78,50 +82,50 @@ function jwksOverGrpc(upstreams: Upstreams, timeoutMs: number): JwksFetcher {
   };
 }
 
-const getUserPath = `/${identityV1.IdentityService.typeName}/${identityV1.IdentityService.method.getUser.name}`;
+const getUserAccessPath = `/${identityV1.IdentityService.typeName}/${identityV1.IdentityService.method.getUserAccess.name}`;
 
 /**
- * Whether a token's user still exists: identity's GetUser for the token's subject, asked as that
- * user. NOT_FOUND (or an id identity refuses) means deleted; other failures propagate (the check
- * then lets the call through).
+ * What identity says about a token's user now: its GetUserAccess (INTERNAL, asked without a caller).
+ * NOT_FOUND means deleted; other failures reject (the access check then falls back on what it knows).
  */
-function userLookupOverGrpc(upstreams: Upstreams, timeoutMs: number): UserLookup {
-  return async (caller) => {
+function accessLookupOverGrpc(upstreams: Upstreams, timeoutMs: number): AccessLookup {
+  return async (userId) => {
     const call = upstreams.unary(
       "identity",
-      getUserPath,
+      getUserAccessPath,
       Buffer.from(
         toBinary(
-          identityV1.GetUserRequestSchema,
-          create(identityV1.GetUserRequestSchema, { userId: caller.userId }),
+          identityV1.GetUserAccessRequestSchema,
+          create(identityV1.GetUserAccessRequestSchema, { userId }),
         ),
       ),
       {
-        requestId: `gateway-user-check-${randomUUID()}`,
+        requestId: `gateway-access-check-${randomUUID()}`,
         traceparent: undefined,
         tracestate: undefined,
-        userId: caller.userId,
-        role: caller.role,
+        userId: undefined,
+        role: undefined,
       },
       Date.now() + timeoutMs,
     );
     try {
-      await call.result;
-      return "active";
+      const answer = fromBinary(identityV1.GetUserAccessResponseSchema, (await call.result).message);
+      const role = answer.role === identityV1.Role.ADMIN ? "admin" : "customer";
+      return { state: "active", role, version: Number(answer.accessVersion) };
     } catch (error) {
-      if (
-        error instanceof ConnectError &&
-        error.isWireError &&
-        (error.code === Code.NotFound || error.code === Code.InvalidArgument)
-      ) {
-        return "deleted";
+      // NOT_FOUND from identity itself (not a connection failure the edge's client reports).
+      if (error instanceof ConnectError && error.isWireError && error.code === Code.NotFound) {
+        return { state: "deleted" };
       }
       throw error;
     }
   };
 }
 
-/** identity's keys, the deleted-user check and the token verifier, all over the identity channel. */
+/**
+ * identity's keys, the access check (what identity says of a token's user now) and the token
+ * verifier, all over the identity channel.
+ */
 function createAuth(deps: GatewayDeps, upstreams: Upstreams) {
   const { config, logger } = deps;
   const keys = new KeyStore({
@@ -131,16 +135,17 @@ function createAuth(deps: GatewayDeps, upstreams: Upstreams) {
     unknownKidCooldownMs: config.jwksUnknownKidCooldownMs,
     ...(deps.jwksMinRefreshGapMs !== undefined ? { minRefreshGapMs: deps.jwksMinRefreshGapMs } : {}),
   });
-  const users = new UserCheck({
-    lookup: userLookupOverGrpc(upstreams, 2_000),
+  const users = new AccessCheck({
+    lookup: accessLookupOverGrpc(upstreams, 2_000),
     ttlMs: config.userCheckTtlMs,
+    maxStaleMs: config.userCheckMaxStaleMs,
     logger,
   });
   const verifier = new TokenVerifier(keys, {
     issuer: config.jwtIssuer,
     audience: config.jwtAudience,
     clockToleranceSec: config.jwtClockToleranceSec,
-    users,
+    access: users,
   });
   return { keys, users, verifier };
 }
@@ -163,12 +168,14 @@ function createLimiter(config: GatewayConfig): RateLimiter | undefined {
 class EdgeGateway implements Gateway {
   readonly table: RouteTable;
   readonly keys: KeyStore;
+  readonly access: AccessCheck;
   private readonly upstreams: Upstreams;
   private readonly port: PublicPort;
   private draining = false;
   private ready = false;
   private inFlight = 0;
   private admin: AdminServer | undefined;
+  private accessEvents: AccessEvents | undefined;
   private stopping: Promise<void> | undefined;
 
   constructor(private readonly deps: GatewayDeps) {
@@ -181,6 +188,7 @@ class EdgeGateway implements Gateway {
     );
     const { keys, users, verifier } = createAuth(deps, this.upstreams);
     this.keys = keys;
+    this.access = users;
     const handler = createEdgeHandler({
       table,
       upstreams: this.upstreams,
@@ -233,6 +241,8 @@ class EdgeGateway implements Gateway {
     }
     this.admin = admin;
     this.keys.start();
+    if (config.natsUrl !== undefined)
+      this.accessEvents = startAccessEvents(config.natsUrl, this.access, logger);
     this.ready = true;
     const skipped = this.table.skipped.map((s) => `${s.path} (${s.reason})`);
     logger.info(
@@ -257,6 +267,7 @@ class EdgeGateway implements Gateway {
         logger.warn({ inFlight: this.inFlight }, "grace period over: cutting calls in flight");
       this.port.close();
       this.keys.stop();
+      await this.accessEvents?.stop();
       this.upstreams.close();
       await this.admin?.close();
       logger.info("gateway stopped");

@@ -165,7 +165,11 @@ describe("scale-out", () => {
       name: "scale",
       replicas,
       requestTimeoutMs: 15_000,
-      serviceEnv: { order: { SAGA_LEASE_MS: String(SAGA_LEASE_MS) } },
+      serviceEnv: {
+        order: { SAGA_LEASE_MS: String(SAGA_LEASE_MS) },
+        // Its webhook receiver runs on this machine over plain http: allowed here explicitly.
+        notification: { WEBHOOK_ALLOW_HTTP: "true", WEBHOOK_ALLOW_PRIVATE: "true" },
+      },
     });
   }, 240_000);
 

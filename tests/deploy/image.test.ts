@@ -6,7 +6,9 @@
  * read-only root filesystem; only TMPDIR is writable). identity runs its MIGRATE_ONLY mode, then serves;
  * the gateway, started from its own folder, reaches identity over gRPC and serves its JWKS.
  */
+
 import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -143,6 +145,8 @@ describe("image contents (pnpm deploy)", () => {
     const identity = start(identityDir, {
       DATABASE_URL: databaseUrl,
       NATS_URL: natsUrl,
+      // The KEK its signing keys are sealed with (a Secret in the chart); the migration above needs none.
+      IDENTITY_KEK: `image-test:${randomBytes(32).toString("base64")}`,
       GRPC_HOST: "127.0.0.1",
       GRPC_PORT: String(identityPorts.grpc),
       ADMIN_PORT: String(identityPorts.admin),

@@ -38,7 +38,10 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
   receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
-  e2e = await startE2eSystem();
+  // The receiver is a plain-http server on this machine: allowed here explicitly, refused by default.
+  e2e = await startE2eSystem({
+    serviceEnv: { notification: { WEBHOOK_ALLOW_HTTP: "true", WEBHOOK_ALLOW_PRIVATE: "true" } },
+  });
   adminToken = await e2e.login(admin.email, admin.password);
 }, 120_000);
 

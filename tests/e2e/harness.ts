@@ -36,6 +36,10 @@ export interface E2eSystemOptions {
   readonly replicas?: SystemOptions["replicas"];
   /** Called with every output line of every process (e.g. to collect the logs). */
   readonly onOutput?: SystemOptions["onOutput"];
+  /** Restart crashed processes the way `pnpm start` does (default off). */
+  readonly supervise?: SystemOptions["supervise"];
+  /** What the supervisor reports. */
+  readonly supervisorHooks?: SystemOptions["supervisorHooks"];
 }
 
 /** A whole Mercato started for one test file, with a plain-HTTP client for its edge. */
@@ -83,6 +87,8 @@ export async function startE2eSystem(options: E2eSystemOptions = {}): Promise<E2
     readyTimeoutMs: 60_000,
     ...(options.onOutput ? { onOutput: options.onOutput } : {}),
     ...(options.replicas ? { replicas: options.replicas } : {}),
+    ...(options.supervise ? { supervise: options.supervise } : {}),
+    ...(options.supervisorHooks ? { supervisorHooks: options.supervisorHooks } : {}),
   });
   const url = system.gatewayUrl!;
   const call: E2eSystem["call"] = async (path, body, token, headers = {}) => {

@@ -164,6 +164,20 @@ them is the fixed replica count, or the HPA's floor, unless rateLimitReplicas pi
 - name: {{ printf "%s_ADDRESS" (upper $upstream) }}
   value: {{ include "mercato.upstreamAddress" (dict "root" $.root "name" $upstream) | quote }}
 {{- end }}
+{{- if $s.kek }}
+{{- $kekSecret := include "mercato.kekSecret" .root }}
+- name: IDENTITY_KEK
+  valueFrom:
+    secretKeyRef:
+      name: {{ $kekSecret }}
+      key: kek
+- name: IDENTITY_PREVIOUS_KEKS
+  valueFrom:
+    secretKeyRef:
+      name: {{ $kekSecret }}
+      key: previous
+      optional: true
+{{- end }}
 {{- if $s.jwt }}
 - name: JWT_ISSUER
   value: {{ .root.Values.jwt.issuer | quote }}
@@ -197,4 +211,15 @@ external endpoints (Postgres, NATS, OTLP collector) listed in networkPolicy.exte
     - { port: {{ . }}, protocol: TCP }
     {{- end }}
 {{- end }}
+{{- end -}}
+
+{{/* The Secret holding identity's KEK: the one given, or the one the chart generates. */}}
+{{- define "mercato.kekSecret" -}}
+{{- if .Values.signingKeyKek.existingSecret -}}
+{{- .Values.signingKeyKek.existingSecret -}}
+{{- else if .Values.signingKeyKek.generate -}}
+{{- printf "%s-identity-kek" (include "mercato.fullname" .) -}}
+{{- else -}}
+{{- fail "signingKeyKek.existingSecret is required (a Secret with key kek: <id>:<base64 of 32 bytes>), or set signingKeyKek.generate=true" -}}
+{{- end -}}
 {{- end -}}

@@ -43,12 +43,30 @@ export interface TokenClaims {
   readonly audience?: string;
   /** Seconds from now. */
   readonly expiresIn?: number;
+  /** The `ver` claim (absent when undefined, as in tokens from before access versions). */
+  readonly ver?: number;
+  /** Record the role and version as the double's answer about the user (default true). */
+  readonly record?: boolean;
 }
 
-/** Signs an access token the way identity does (ES256, kid, iss, aud, sub, role). */
+/**
+ * What the identity double answers GetUserAccess with, per user: whatever the last token signed for
+ * the user said (identity knows the users it issued tokens for), unless a test changed it.
+ */
+export const userAccess = new Map<string, { role: "customer" | "admin"; version: number }>();
+
+/**
+ * Signs an access token the way identity does (ES256, kid, iss, aud, sub, role, ver) and records the
+ * user's role and version for the double's GetUserAccess (unless `record` is false).
+ */
 export async function signToken(key: TestKey, claims: TokenClaims): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ role: claims.role ?? "customer" })
+  const role = claims.role ?? "customer";
+  const version = claims.ver ?? 0;
+  if (claims.record !== false && (role === "customer" || role === "admin")) {
+    userAccess.set(claims.sub, { role, version });
+  }
+  return new SignJWT({ role, ...(claims.ver !== undefined ? { ver: claims.ver } : {}) })
     .setProtectedHeader({ alg: "ES256", kid: key.kid, typ: "JWT" })
     .setSubject(claims.sub)
     .setIssuer(claims.issuer ?? "mercato-identity")
@@ -78,9 +96,9 @@ export interface TestUpstreams {
   readonly catalogAddress: string;
   /** Every call a client's request caused at either upstream, in order. */
   readonly calls: SeenCall[];
-  /** The gateway's own deleted-user checks (GetUser with a `gateway-user-check-…` request id). */
+  /** The gateway's own access checks (GetUserAccess with a `gateway-access-check-…` request id). */
   readonly userChecks: SeenCall[];
-  /** Users GetUser answers NOT_FOUND for (deleted). */
+  /** Users GetUser and GetUserAccess answer NOT_FOUND for (deleted). */
   readonly deletedUsers: Set<string>;
   /** The keys GetJwks publishes (mutable: push a new key to "rotate"). */
   readonly jwks: TestKey[];
@@ -125,7 +143,7 @@ interface DoubleState {
   seen(method: string, request: unknown, ctx: HandlerContext): void;
 }
 
-/** The identity double: GetJwks with real keys, GetUser, ListUsers, DeleteUser, Register, Login. */
+/** The identity double: GetJwks with real keys, GetUser, GetUserAccess, ListUsers, DeleteUser, Register, Login. */
 function identityDouble(state: DoubleState) {
   const { logger, seen, jwks, deletedUsers } = state;
   return createGrpcServer({
@@ -152,6 +170,15 @@ function identityDouble(state: DoubleState) {
                 name: "Test User",
                 role: identityV1.Role.CUSTOMER,
               },
+            };
+          },
+          async getUserAccess(request, ctx) {
+            seen("GetUserAccess", request, ctx);
+            if (deletedUsers.has(request.userId)) throw notFound("user not found");
+            const known = userAccess.get(request.userId) ?? { role: "customer", version: 0 };
+            return {
+              role: known.role === "admin" ? identityV1.Role.ADMIN : identityV1.Role.CUSTOMER,
+              accessVersion: BigInt(known.version),
             };
           },
           async listUsers(request, ctx) {
@@ -182,6 +209,10 @@ function identityDouble(state: DoubleState) {
                   metadata,
                 },
               );
+            }
+            if (request.email === "quota@example.com") {
+              // A limit without a stated wait (the edge must still send Retry-After).
+              throw new ServiceError(Code.RESOURCE_EXHAUSTED, "quota reached");
             }
             throw unauthenticated("invalid email or password");
           },
@@ -274,7 +305,7 @@ export async function startTestUpstreams(): Promise<TestUpstreams> {
     jwksCalls: 0,
     seen(method, request, ctx) {
       const traceparent = ctx.metadata.get("traceparent")[0];
-      (ctx.requestId.startsWith("gateway-user-check-") ? userChecks : calls).push({
+      (ctx.requestId.startsWith("gateway-access-check-") ? userChecks : calls).push({
         method,
         userId: ctx.userId,
         role: ctx.role,

@@ -58,6 +58,7 @@ const expectedEdge: Record<string, [number, string?]> = {
   "mercato.identity.v1.IdentityService.ListUsers": [A],
   "mercato.identity.v1.IdentityService.UpdateUser": [U, "user_id"],
   "mercato.identity.v1.IdentityService.DeleteUser": [U, "user_id"],
+  "mercato.identity.v1.IdentityService.GetUserAccess": [I],
   "mercato.identity.v1.IdentityService.GetJwks": [P],
   "mercato.identity.v2.IdentityService.GetUser": [U, "user_id"],
   "mercato.identity.v2.IdentityService.UpdateUser": [U, "user_id"],
@@ -439,7 +440,7 @@ describe("client-facing JSON shapes (docs/architecture.md)", () => {
 
 describe("events", () => {
   const expected: Record<string, string[]> = {
-    "mercato.identity.v1": ["UserRegistered", "UserDeleted"],
+    "mercato.identity.v1": ["UserRegistered", "UserDeleted", "UserAccessChanged"],
     "mercato.catalog.v1": ["ProductCreated", "PriceChanged"],
     "mercato.inventory.v1": ["StockReserved", "StockReleased", "StockLow"],
     "mercato.order.v1": ["OrderPlaced", "OrderConfirmed", "OrderCancelled", "OrderShipped", "OrderDelivered"],

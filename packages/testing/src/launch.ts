@@ -87,8 +87,9 @@ function isStale(bundle: string, metafile: string): boolean {
   try {
     builtAt = statSync(bundle).mtimeMs;
     inputs = Object.keys((JSON.parse(readFileSync(metafile, "utf8")) as Metafile).inputs);
-    // This file is the build recipe: changing it changes every bundle.
-    inputs.push(fileURLToPath(import.meta.url));
+    // This file is the build recipe: changing it changes every bundle. The lockfile says which
+    // dependency versions (and patches) were bundled: a new one may resolve to other folders.
+    inputs.push(fileURLToPath(import.meta.url), join(repoRoot(), "pnpm-lock.yaml"));
   } catch {
     return true;
   }

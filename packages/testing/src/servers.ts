@@ -28,6 +28,14 @@ export { type PostgresServer, type StartPostgresOptions, startPostgres } from ".
 export { type SpawnedProcess, type SpawnProcessOptions, spawnProcess } from "./process.js";
 export { startTcpProxy, type TcpProxy } from "./proxy.js";
 export {
+  CrashHistory,
+  type CrashVerdict,
+  defaultRestartPolicy,
+  type RestartPolicy,
+  Supervisor,
+  type SupervisorHooks,
+} from "./supervise.js";
+export {
   defaultPorts,
   parseReplicas,
   type RunningSystem,

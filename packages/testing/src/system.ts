@@ -3,9 +3,11 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { startTcpBalancer, type TcpBalancer } from "./balancer.js";
 import { serviceCommand } from "./launch.js";
+import { localIdentityKek } from "./local-secrets.js";
 import { freePort } from "./names.js";
 import { type NatsServer, startNats } from "./nats.js";
 import { type SpawnedProcess, spawnProcess } from "./process.js";
+import { defaultRestartPolicy, type RestartPolicy, Supervisor, type SupervisorHooks } from "./supervise.js";
 import { repoRoot } from "./tools.js";
 import { waitFor } from "./wait.js";
 
@@ -104,6 +106,14 @@ export interface SystemOptions {
   readonly onReady?: (process: string, elapsedMs: number) => void;
   /** How long to wait for each process to become ready (default 30 s). */
   readonly readyTimeoutMs?: number;
+  /**
+   * Restart crashed processes (`pnpm start`): with back-off, giving up on one that keeps crashing
+   * (`true` for {@link defaultRestartPolicy}). Off by default: tests that kill processes restart them
+   * themselves.
+   */
+  readonly supervise?: boolean | Partial<RestartPolicy>;
+  /** What the supervisor does (restarting, restarted, given up). */
+  readonly supervisorHooks?: SupervisorHooks;
   /**
    * Processes per component (default 1 each, at most 9). A service's callers get every replica's
    * address (`ip:port,ip:port`) and spread calls over them; gateway replicas sit behind one local
@@ -267,7 +277,11 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
   for (const name of services) addresses[`${name.toUpperCase()}_ADDRESS`] = addressOf(name);
 
   const processes = new Map<string, SystemProcess>();
+  /** Processes stopped on purpose (restart, stop): their exit is no crash. */
+  const intentional = new WeakSet<SpawnedProcess>();
   let stopping = false;
+  const identityKek =
+    options.serviceEnv?.identity?.IDENTITY_KEK ?? options.env?.IDENTITY_KEK ?? localIdentityKek(dataDir);
 
   const environmentFor = (name: string): Record<string, string> => {
     const { component, ...port } = instances.get(name)!;
@@ -276,6 +290,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
       NATS_URL: natsUrl!,
       ADMIN_PORT: String(port.admin),
       ...(component === "gateway" ? { GATEWAY_REPLICAS: String(replicaCount("gateway")) } : {}),
+      ...(component === "identity" ? { IDENTITY_KEK: identityKek } : {}),
       ...options.env,
       ...options.serviceEnv?.[component],
     };
@@ -320,8 +335,9 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
       });
     }
     void child.exited.then((code) => {
-      if (!stopping && processes.get(name)?.process === child)
-        options.onCrash?.(name, code, child.output().slice(-4000));
+      if (stopping || intentional.has(child) || processes.get(name)?.process !== child) return;
+      options.onCrash?.(name, code, child.output().slice(-4000));
+      supervisor?.crashed(name, startedAt);
     });
     try {
       await waitFor(
@@ -339,9 +355,22 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
     options.onReady?.(name, Date.now() - startedAt);
   };
 
+  const policy = options.supervise === true ? defaultRestartPolicy : options.supervise;
+  const supervisor = policy
+    ? new Supervisor({ ...defaultRestartPolicy, ...policy }, options.supervisorHooks ?? {}, (name) =>
+        launch(name).catch(async (error: unknown) => {
+          // Not ready in time: end it, and its exit counts as the next crash.
+          const current = processes.get(name)?.process;
+          if (current?.running) await current.kill("SIGKILL");
+          throw error;
+        }),
+      )
+    : undefined;
+
   let balancer: TcpBalancer | undefined;
   const stop = async (): Promise<void> => {
     stopping = true;
+    supervisor?.stop();
     const all = [...processes.values()];
     await Promise.all(all.filter((p) => p.component === "gateway").map((p) => p.process.stop(10_000)));
     await balancer?.close();
@@ -381,6 +410,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<RunningS
     address: addressOf,
     async restart(name) {
       const current = processes.get(name);
+      if (current) intentional.add(current.process);
       if (current?.process.running) await current.process.stop(10_000);
       await launch(name);
     },

@@ -4,7 +4,7 @@ import type { BackgroundTask, ServiceDeps, ServiceParts, ServiceSpec } from "@me
 import { file_mercato_identity_v1_events } from "@mercato/sdk/gen/mercato/identity/v1/events_pb";
 import { IdentityService as IdentityServiceV1 } from "@mercato/sdk/gen/mercato/identity/v1/identity_pb";
 import { IdentityService as IdentityServiceV2 } from "@mercato/sdk/gen/mercato/identity/v2/identity_pb";
-import type { IdentityConfig } from "./config.js";
+import { type IdentityConfig, kekRingOf } from "./config.js";
 import { pruneLoginFailures } from "./db/login-failures.js";
 import { pruneRefreshTokens } from "./db/refresh-tokens.js";
 import { type IdentitySchema, schema } from "./db/schema.js";
@@ -49,6 +49,7 @@ export async function build(
     clock,
     policy: { signingPeriodMs: config.signingKeyPeriodSeconds * 1000, accessTokenTtlMs },
     audience: { issuer: config.jwtIssuer, audience: config.jwtAudience },
+    keks: kekRingOf(config),
   });
   await keys.ensure();
   const handlerDeps: HandlerDeps = { config, database, logger, keys, clock };

@@ -15,6 +15,7 @@ import { createLocalJWKSet, type JWK, type JWTPayload, jwtVerify } from "jose";
 import { connect, type JsMsg, type NatsConnection } from "nats";
 import { loadConfig } from "./config.js";
 import type { IdentitySchema } from "./db/schema.js";
+import { formatKek, generateKek } from "./domain/kek.js";
 import { identityStream } from "./events/publishers.js";
 import { type BuildOptions, identityService } from "./server.js";
 
@@ -45,6 +46,12 @@ export class TestClock {
   }
 }
 
+/**
+ * The KEK every test identity of this process seals its keys with unless `IDENTITY_KEK` is given, so
+ * a restarted identity opens what the first one sealed (as one deployment's Secret would).
+ */
+export const testKek = formatKek(generateKek("test"));
+
 /** A running identity with clients. */
 export interface TestIdentity {
   readonly service: RunningService<IdentitySchema>;
@@ -56,7 +63,7 @@ export interface TestIdentity {
 
 /**
  * Starts identity on port 0 with `env` on top of: a fresh PostgreSQL database (unless `env` names
- * one in `DATABASE_URL`), the run's NATS and the test admin.
+ * one in `DATABASE_URL`), the run's NATS, the test admin and {@link testKek}.
  */
 export async function startIdentity(
   env: Record<string, string> = {},
@@ -69,6 +76,7 @@ export async function startIdentity(
     NATS_URL: testNatsUrl(),
     IDENTITY_ADMIN_EMAIL: testAdmin.email,
     IDENTITY_ADMIN_PASSWORD: testAdmin.password,
+    IDENTITY_KEK: testKek,
     ...database,
     ...env,
   });

@@ -19,6 +19,16 @@ export const notificationSettings = {
   webhookMaxBackoffMs: integer("WEBHOOK_MAX_BACKOFF_MS", { default: 300_000, min: 10 }),
   /** Time a webhook receiver has to answer one request (ms). */
   webhookTimeoutMs: integer("WEBHOOK_TIMEOUT_MS", { default: 5000, min: 100 }),
+  /**
+   * Allow plain-http webhook URLs. Off by default (https only); tests and local runs that want a
+   * receiver on this machine turn it on explicitly.
+   */
+  webhookAllowHttp: flag("WEBHOOK_ALLOW_HTTP", { default: false }),
+  /**
+   * Allow webhook URLs whose host is or resolves to a loopback, private, link-local or otherwise
+   * non-public address. Off by default and in the chart: a user-given URL must never reach inside.
+   */
+  webhookAllowPrivate: flag("WEBHOOK_ALLOW_PRIVATE", { default: false }),
   /** Most webhooks one user may register. */
   webhookLimit: integer("WEBHOOK_LIMIT_PER_USER", { default: 10, min: 1 }),
   /** How often the delivery worker looks for due deliveries when not woken by a notification (ms). */

@@ -22,6 +22,11 @@ import {
   file_google_protobuf_any,
 } from "@bufbuild/protobuf/wkt";
 import { Metadata, status } from "@grpc/grpc-js";
+import { exhaustedWithRetryAfter } from "./retry-after.js";
+import { transientFailure } from "./transient.js";
+
+export { RETRY_AFTER_KEY, retryAfterMetadata } from "./retry-after.js";
+export { type TransientFailure, transientFailure } from "./transient.js";
 
 /** gRPC status codes (re-exported from grpc-js so callers need not depend on it). */
 export const Code = status;
@@ -120,7 +125,8 @@ export class ServiceError extends Error {
    * Converts anything thrown into a ServiceError: a ServiceError is returned as is; a grpc-js call
    * error keeps its code, details and decoded violations (the original becomes the cause), except
    * that transport-level codes (UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, INTERNAL, UNKNOWN,
-   * DATA_LOSS) get generic words;
+   * DATA_LOSS) get generic words; a transient database or broker failure (see
+   * {@link transientFailure}) becomes UNAVAILABLE (or ABORTED for a serialization failure);
    * anything else becomes INTERNAL "internal error" with the original as the cause.
    */
   static from(error: unknown): ServiceError {
@@ -134,6 +140,8 @@ export class ServiceError extends Error {
         cause: error,
       });
     }
+    const transient = transientFailure(error);
+    if (transient) return new ServiceError(transient.code, transient.message, { cause: error });
     return new ServiceError(status.INTERNAL, "internal error", { cause: error });
   }
 
@@ -173,11 +181,14 @@ export function isGrpcStatusError(error: unknown): error is GrpcStatusError {
   );
 }
 
-/** The gRPC status code of any error: its own for ServiceError and grpc-js errors, INTERNAL otherwise. */
+/**
+ * The gRPC status code of any error: its own for ServiceError and grpc-js errors, the transient
+ * failure's code for a database or broker failure that passes, INTERNAL otherwise.
+ */
 export function codeOf(error: unknown): Code {
   if (error instanceof ServiceError) return error.code;
   if (isGrpcStatusError(error)) return error.code as Code;
-  return status.INTERNAL;
+  return transientFailure(error)?.code ?? status.INTERNAL;
 }
 
 /** Name of a status code ("OK", "NOT_FOUND", ...). */
@@ -232,8 +243,14 @@ export const aborted = helper(status.ABORTED);
 export const unauthenticated = helper(status.UNAUTHENTICATED);
 /** PERMISSION_DENIED: the caller may not do this. */
 export const permissionDenied = helper(status.PERMISSION_DENIED);
-/** RESOURCE_EXHAUSTED: a quota or a limit is reached. */
+/** RESOURCE_EXHAUSTED: a quota or a limit is reached. Prefer {@link quotaExceeded}, which says when to retry. */
 export const resourceExhausted = helper(status.RESOURCE_EXHAUSTED);
+/**
+ * RESOURCE_EXHAUSTED with a `retry-after` trailer of `retryAfterSeconds`: the edge answers HTTP 429
+ * with `Retry-After`, which every 429 must carry.
+ */
+export const quotaExceeded = (message: string, retryAfterSeconds: number, cause?: unknown): ServiceError =>
+  exhaustedWithRetryAfter(ServiceError, message, retryAfterSeconds, cause);
 /** UNAVAILABLE: transient; safe to retry with backoff. */
 export const unavailable = helper(status.UNAVAILABLE);
 /** DEADLINE_EXCEEDED: the deadline passed before the work finished. */

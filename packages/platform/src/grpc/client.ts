@@ -180,7 +180,7 @@ function clientError(upstream: string, error: unknown, signal: AbortSignal | und
   if (isGrpcStatusError(error)) return ServiceError.from(error);
   if (signal?.aborted)
     return new ServiceError(grpc.status.CANCELLED, `call to ${upstream} cancelled`, { cause: error });
-  return new ServiceError(grpc.status.INTERNAL, "internal error", { cause: error });
+  return ServiceError.from(error);
 }
 
 /**

@@ -7,25 +7,43 @@ import type { Executor } from "./users.js";
 /** A stored refresh token. */
 export type RefreshTokenRow = typeof refreshTokens.$inferSelect;
 
+/** A refresh token just issued: the token for the client (never stored) and its family. */
+export interface IssuedRefreshToken {
+  readonly token: string;
+  readonly familyId: string;
+}
+
 /**
- * Issues a refresh token for `userId` in `familyId` (a new family for a login) and stores its hash.
- *
- * @returns the token to hand to the client (never stored)
+ * Issues a refresh token for `userId`: in a new family for a login (which ends `familyMaxAgeMs` after
+ * it), or the next one of `family` on rotation. Either way it expires after `ttlMs` of idleness, never
+ * later than its family's end. Stores only the token's hash.
  */
 export async function issueRefreshToken(
   db: Executor,
-  options: { userId: string; familyId?: string | undefined; now: Date; ttlMs: number },
-): Promise<string> {
+  options: {
+    userId: string;
+    family?: { id: string; expiresAt: Date } | undefined;
+    now: Date;
+    ttlMs: number;
+    familyMaxAgeMs: number;
+  },
+): Promise<IssuedRefreshToken> {
   const { token, hash } = newRefreshToken();
+  const family = options.family ?? {
+    id: uuidv7(),
+    expiresAt: new Date(options.now.getTime() + options.familyMaxAgeMs),
+  };
+  const idleEnd = options.now.getTime() + options.ttlMs;
   await db.insert(refreshTokens).values({
     id: uuidv7(),
     tokenHash: hash,
-    familyId: options.familyId ?? uuidv7(),
+    familyId: family.id,
     userId: options.userId,
     createdAt: options.now,
-    expiresAt: new Date(options.now.getTime() + options.ttlMs),
+    expiresAt: new Date(Math.min(idleEnd, family.expiresAt.getTime())),
+    familyExpiresAt: family.expiresAt,
   });
-  return token;
+  return { token, familyId: family.id };
 }
 
 /** The token with this hash, locked until the transaction ends, if any. */

@@ -25,6 +25,11 @@ export const users = pgTable(
     locale: text().notNull().default(""),
     marketingOptIn: boolean().notNull().default(false),
     currency: text().notNull().default(""),
+    /**
+     * Grows whenever tokens already issued must stop being honoured before they expire (role or
+     * password changed, a session revoked): access tokens carry it as `ver`, the edge refuses lower ones.
+     */
+    accessVersion: integer().notNull().default(0),
     createdAt: timestamptz().notNull(),
     updatedAt: timestamptz().notNull(),
   },
@@ -43,8 +48,9 @@ export const loginFailures = pgTable("login_failures", {
 
 /**
  * Refresh tokens, stored only as SHA-256 hashes. A login starts a family; each refresh spends its
- * token (`usedAt`) and issues the next one in the same family. Presenting a spent token revokes the
- * whole family. Deleting a user deletes their tokens.
+ * token (`usedAt`) and issues the next one in the same family, never living past the family's
+ * absolute end (`familyExpiresAt`). Presenting a spent token revokes the whole family. Deleting a
+ * user deletes their tokens.
  */
 export const refreshTokens = pgTable(
   "refresh_tokens",
@@ -57,6 +63,8 @@ export const refreshTokens = pgTable(
       .references(() => users.id, { onDelete: "cascade" }),
     createdAt: timestamptz().notNull(),
     expiresAt: timestamptz().notNull(),
+    /** When the family ends, whatever its rotations: its login plus the absolute session lifetime. */
+    familyExpiresAt: timestamptz().notNull(),
     usedAt: timestamptz(),
     revokedAt: timestamptz(),
   },
@@ -65,11 +73,16 @@ export const refreshTokens = pgTable(
 
 /**
  * ES256 signing keys. A key signs from `createdAt` until `rotatesAt` and is published in the JWKS
- * until `expiresAt`; the successor is created (and published) a whole signing period ahead.
+ * until `expiresAt`; the successor is created (and published) a whole signing period ahead. The
+ * private half is stored only sealed under a key-encryption key (`sealedPrivateKey`, AES-256-GCM,
+ * `kekId` names the KEK); `privateJwk` is where versions before sealing kept it in the clear, and is
+ * sealed and emptied at start-up.
  */
 export const signingKeys = pgTable("signing_keys", {
   kid: text().primaryKey(),
-  privateJwk: jsonb().$type<JWK>().notNull(),
+  privateJwk: jsonb().$type<JWK>(),
+  sealedPrivateKey: text(),
+  kekId: text(),
   publicJwk: jsonb().$type<JWK>().notNull(),
   createdAt: timestamptz().notNull(),
   rotatesAt: timestamptz().notNull(),

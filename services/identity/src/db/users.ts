@@ -99,3 +99,13 @@ export async function listUsers(
     .orderBy(desc(users.id))
     .limit(options.limit);
 }
+
+/** Raises the user's access version by one; the row after, or undefined when there is no such user. */
+export async function bumpAccessVersion(db: Executor, id: string): Promise<UserRow | undefined> {
+  const [row] = await db
+    .update(users)
+    .set({ accessVersion: sql`${users.accessVersion} + 1` })
+    .where(eq(users.id, id))
+    .returning();
+  return row;
+}

@@ -1,5 +1,6 @@
 import { createLocalJWKSet, jwtVerify } from "jose";
 import { describe, expect, it } from "vitest";
+import { formatKek, generateKek, kekRing, openPrivateKey, parseKek, sealPrivateKey } from "./kek.js";
 import { hashPassword, verifyPassword } from "./password.js";
 import {
   checkAvatarUrl,
@@ -117,7 +118,7 @@ describe("signing keys and tokens", () => {
     const key = await createSigningKey(now, policy);
     const token = await signAccessToken(
       key,
-      { userId: "u1", role: "admin", email: "a@b.co" },
+      { userId: "u1", role: "admin", email: "a@b.co", accessVersion: 3, sessionId: "f1" },
       { issuer: "mercato-identity", audience: "mercato" },
       now,
       policy.accessTokenTtlMs,
@@ -129,7 +130,7 @@ describe("signing keys and tokens", () => {
       algorithms: ["ES256"],
     });
     expect(protectedHeader.kid).toBe(key.kid);
-    expect(payload).toMatchObject({ sub: "u1", role: "admin", email: "a@b.co" });
+    expect(payload).toMatchObject({ sub: "u1", role: "admin", email: "a@b.co", ver: 3, sid: "f1" });
     expect(payload.exp! - payload.iat!).toBe(900);
     expect(JSON.stringify(key.publicJwk)).not.toContain('"d"');
   });
@@ -152,5 +153,31 @@ describe("signing keys and tokens", () => {
     const { token, hash } = newRefreshToken();
     expect(hash).toBe(hashRefreshToken(token));
     expect(hash).not.toContain(token);
+  });
+});
+
+describe("key-encryption keys", () => {
+  it("parses <id>:<base64 of 32 bytes> and says what is wrong without echoing the key", () => {
+    const kek = generateKek("k1");
+    expect(parseKek(formatKek(kek))).toEqual(kek);
+    expect(parseKek(`k1:${kek.key.toString("base64url")}`).key.equals(kek.key)).toBe(true);
+    expect(() => parseKek(kek.key.toString("base64"))).toThrow(/<id>:<base64 key>/);
+    expect(() => parseKek("k1:c2hvcnQ=")).toThrow('key "k1" must be 32 bytes (256 bits), not 5');
+    expect(() => parseKek("k1:not base64!")).toThrow('key "k1" is not base64');
+    expect(() => kekRing(kek, [generateKek("k1")])).toThrow('KEK id "k1" is used twice');
+  });
+
+  it("seals a private key so only the same KEK, for the same kid, opens it; any change is detected", async () => {
+    const key = await createSigningKey(new Date(), policy);
+    const kek = generateKek("k1");
+    const sealed = sealPrivateKey(key.privateJwk, key.kid, kek);
+    expect(sealed).toMatch(/^v1\.[\w-]+\.[\w-]+\.[\w-]+$/);
+    expect(sealed).not.toContain(key.privateJwk.d!);
+    expect(openPrivateKey(sealed, key.kid, kek)).toEqual(key.privateJwk);
+    expect(() => openPrivateKey(sealed, key.kid, generateKek("k1"))).toThrow(/does not open with KEK "k1"/);
+    expect(() => openPrivateKey(sealed, "another-kid", kek)).toThrow(/does not open/);
+    const [format, iv, body, tag] = sealed.split(".");
+    const flipped = `${body![0] === "A" ? "B" : "A"}${body!.slice(1)}`;
+    expect(() => openPrivateKey([format, iv, flipped, tag].join("."), key.kid, kek)).toThrow(/tampered/);
   });
 });

@@ -4,7 +4,10 @@ import { exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from "jose";
 /** The one signing algorithm identity uses; verifiers pin it. */
 export const signingAlgorithm = "ES256";
 
-/** A signing key as identity stores it: the private half never leaves identity. */
+/**
+ * A signing key as identity holds it in memory: the private half never leaves identity, and is stored
+ * only sealed under a key-encryption key (see kek.ts).
+ */
 export interface SigningKey {
   readonly kid: string;
   readonly privateJwk: JWK;
@@ -44,7 +47,7 @@ export function activeKey(keys: readonly SigningKey[], now: Date): SigningKey | 
 }
 
 /** Keys whose tokens may still be valid: what the JWKS publishes. */
-export function publishedKeys(keys: readonly SigningKey[], now: Date): SigningKey[] {
+export function publishedKeys<K extends Pick<SigningKey, "expiresAt">>(keys: readonly K[], now: Date): K[] {
   return keys.filter((key) => now < key.expiresAt);
 }
 
@@ -53,6 +56,10 @@ export interface AccessClaims {
   readonly userId: string;
   readonly role: "customer" | "admin";
   readonly email: string;
+  /** The user's access version (`ver`): the edge refuses tokens below the current one. */
+  readonly accessVersion: number;
+  /** The refresh-token family the token belongs to (`sid`), when it came from a session. */
+  readonly sessionId?: string;
 }
 
 /** Issuer and audience stamped on tokens and pinned by verifiers. */
@@ -61,7 +68,7 @@ export interface TokenAudience {
   readonly audience: string;
 }
 
-/** Signs an access token with `key`: sub, role, email, iss, aud, iat, exp, jti and the key's kid. */
+/** Signs an access token with `key`: sub, role, email, ver, sid, iss, aud, iat, exp, jti and the key's kid. */
 export async function signAccessToken(
   key: SigningKey,
   claims: AccessClaims,
@@ -71,7 +78,12 @@ export async function signAccessToken(
 ): Promise<string> {
   const privateKey = await importJWK(key.privateJwk, signingAlgorithm);
   const issuedAt = Math.floor(now.getTime() / 1000);
-  return new SignJWT({ role: claims.role, email: claims.email })
+  return new SignJWT({
+    role: claims.role,
+    email: claims.email,
+    ver: claims.accessVersion,
+    ...(claims.sessionId !== undefined ? { sid: claims.sessionId } : {}),
+  })
     .setProtectedHeader({ alg: signingAlgorithm, kid: key.kid, typ: "JWT" })
     .setSubject(claims.userId)
     .setIssuer(audience.issuer)

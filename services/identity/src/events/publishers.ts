@@ -3,7 +3,11 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { SqlExecutor } from "@mercato/platform/db";
 import { enqueueEvent, eventPayload } from "@mercato/platform/events";
 import { domainStream } from "@mercato/platform/service";
-import { UserDeletedSchema, UserRegisteredSchema } from "@mercato/sdk/gen/mercato/identity/v1/events_pb";
+import {
+  UserAccessChangedSchema,
+  UserDeletedSchema,
+  UserRegisteredSchema,
+} from "@mercato/sdk/gen/mercato/identity/v1/events_pb";
 import { Role } from "@mercato/sdk/gen/mercato/identity/v1/identity_pb";
 import { uuidv7 } from "uuidv7";
 import type { UserRow } from "../db/users.js";
@@ -15,7 +19,11 @@ export const identityStream = domainStream("identity");
 export const subjects = {
   userRegistered: "mercato.identity.user_registered",
   userDeleted: "mercato.identity.user_deleted",
+  userAccessChanged: "mercato.identity.user_access_changed",
 } as const;
+
+/** Why a user's access changed (UserAccessChanged.reason). */
+export type AccessChangeReason = "role_changed" | "password_changed" | "session_revoked";
 
 /** Enqueues UserRegistered in the transaction that created `user`; returns the event id. */
 export function publishUserRegistered(tx: SqlExecutor, user: UserRow): Promise<string> {
@@ -45,5 +53,29 @@ export function publishUserDeleted(tx: SqlExecutor, userId: string, at: Date): P
     subject: subjects.userDeleted,
     aggregateId: userId,
     ...eventPayload(UserDeletedSchema, event),
+  });
+}
+
+/** Enqueues UserAccessChanged for `user` (the row after its access version was raised); returns the event id. */
+export function publishUserAccessChanged(
+  tx: SqlExecutor,
+  user: UserRow,
+  reason: AccessChangeReason,
+  at: Date,
+): Promise<string> {
+  const eventId = uuidv7();
+  const event = create(UserAccessChangedSchema, {
+    eventId,
+    occurredAt: timestampFromDate(at),
+    userId: user.id,
+    accessVersion: BigInt(user.accessVersion),
+    role: user.role === "admin" ? Role.ADMIN : Role.CUSTOMER,
+    reason,
+  });
+  return enqueueEvent(tx, {
+    id: eventId,
+    subject: subjects.userAccessChanged,
+    aggregateId: user.id,
+    ...eventPayload(UserAccessChangedSchema, event),
   });
 }

@@ -1,5 +1,4 @@
-import { Metadata } from "@grpc/grpc-js";
-import { Code, ServiceError, unauthenticated } from "@mercato/platform/errors";
+import { quotaExceeded, type ServiceError, unauthenticated } from "@mercato/platform/errors";
 import { uuidv7 } from "uuidv7";
 import {
   clearLoginFailures,
@@ -7,11 +6,12 @@ import {
   lockLoginAttempts,
   recordLoginFailure,
 } from "../db/login-failures.js";
-import { issueRefreshToken } from "../db/refresh-tokens.js";
+import { type IssuedRefreshToken, issueRefreshToken } from "../db/refresh-tokens.js";
 import { type Executor, findUserByEmail, insertUser, type UserRow, updateUser } from "../db/users.js";
 import { decoyHash, hashPassword, verifyPassword } from "../domain/password.js";
 import { loginThrottle, type UserRole } from "../domain/rules.js";
 import { publishUserRegistered } from "../events/publishers.js";
+import { revokeAccess } from "./access.js";
 import type { HandlerDeps } from "./deps.js";
 
 /** What a new account is made of (already validated and normalised). */
@@ -50,13 +50,7 @@ export const badCredentials = (): ServiceError => unauthenticated("invalid email
 
 function throttled(retryAfterMs: number): ServiceError {
   const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
-  const metadata = new Metadata();
-  metadata.set("retry-after", String(seconds));
-  return new ServiceError(
-    Code.RESOURCE_EXHAUSTED,
-    `too many failed sign-in attempts; try again in ${seconds} s`,
-    { metadata },
-  );
+  return quotaExceeded(`too many failed sign-in attempts; try again in ${seconds} s`, seconds);
 }
 
 /**
@@ -90,17 +84,24 @@ export async function verifyCredentials(
   return user;
 }
 
-/** A signed access token for `user`. */
-export function accessTokenFor(deps: HandlerDeps, user: UserRow): Promise<string> {
-  return deps.keys.sign({ userId: user.id, role: user.role, email: user.email });
+/** A signed access token for `user` in session `sessionId` (its refresh-token family). */
+export function accessTokenFor(deps: HandlerDeps, user: UserRow, sessionId?: string): Promise<string> {
+  return deps.keys.sign({
+    userId: user.id,
+    role: user.role,
+    email: user.email,
+    accessVersion: user.accessVersion,
+    ...(sessionId !== undefined ? { sessionId } : {}),
+  });
 }
 
 /** Starts a refresh-token family for `user` (a login). */
-export function startSession(tx: Executor, deps: HandlerDeps, user: UserRow): Promise<string> {
+export function startSession(tx: Executor, deps: HandlerDeps, user: UserRow): Promise<IssuedRefreshToken> {
   return issueRefreshToken(tx, {
     userId: user.id,
     now: deps.clock(),
     ttlMs: deps.config.refreshTokenTtlSeconds * 1000,
+    familyMaxAgeMs: deps.config.refreshFamilyMaxAgeSeconds * 1000,
   });
 }
 
@@ -125,7 +126,9 @@ export async function ensureConfiguredAdmin(deps: HandlerDeps): Promise<void> {
   const promoted = await deps.database.transaction(async (tx) => {
     const existing = await findUserByEmail(tx, adminEmail);
     if (!existing || existing.role === "admin") return undefined;
-    return updateUser(tx, existing.id, { role: "admin", updatedAt: deps.clock() });
+    const updated = await updateUser(tx, existing.id, { role: "admin", updatedAt: deps.clock() });
+    await revokeAccess(tx, deps, existing.id, "role_changed");
+    return updated;
   });
   if (promoted) deps.logger.info({ userId: promoted.id, email: adminEmail }, "configured admin promoted");
 }

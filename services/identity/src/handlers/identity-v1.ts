@@ -43,6 +43,7 @@ import {
 } from "../domain/rules.js";
 import { hashRefreshToken } from "../domain/tokens.js";
 import { publishUserDeleted } from "../events/publishers.js";
+import { getUserAccessHandler, revokeAccess } from "./access.js";
 import { accessTokenFor, createAccount, startSession, verifyCredentials } from "./accounts.js";
 import { isAdmin, requireAdmin, requireSelfOrAdmin, targetUserId } from "./authorize.js";
 import type { HandlerDeps } from "./deps.js";
@@ -58,6 +59,7 @@ export function createIdentityV1Handlers(deps: HandlerDeps): ServiceHandlers<typ
   const { database, config } = deps;
   const expiresIn = config.accessTokenTtlSeconds;
   const refreshTtlMs = config.refreshTokenTtlSeconds * 1000;
+  const familyMaxAgeMs = config.refreshFamilyMaxAgeSeconds * 1000;
 
   return {
     async register(request) {
@@ -97,12 +99,12 @@ export function createIdentityV1Handlers(deps: HandlerDeps): ServiceHandlers<typ
       const result = await database.transaction(async (tx) => {
         const user = await verifyCredentials(tx, deps, email, request.password);
         if (user instanceof ServiceError) return user;
-        return { user, refreshToken: await startSession(tx, deps, user) };
+        return { user, session: await startSession(tx, deps, user) };
       });
       if (result instanceof ServiceError) throw result;
       return {
-        accessToken: await accessTokenFor(deps, result.user),
-        refreshToken: result.refreshToken,
+        accessToken: await accessTokenFor(deps, result.user, result.session.familyId),
+        refreshToken: result.session.token,
         expiresIn,
       };
     },
@@ -113,10 +115,14 @@ export function createIdentityV1Handlers(deps: HandlerDeps): ServiceHandlers<typ
       const outcome = await database.transaction(async (tx) => {
         const now = deps.clock();
         const token = await findRefreshTokenForUpdate(tx, hash);
-        if (!token || token.revokedAt !== null || token.expiresAt <= now) return { kind: "invalid" } as const;
+        if (!token || token.revokedAt !== null || token.expiresAt <= now || token.familyExpiresAt <= now) {
+          return { kind: "invalid" } as const;
+        }
         if (token.usedAt !== null) {
-          // A spent token came back: it was stolen or replayed. Revoke the whole family (committed).
+          // A spent token came back: it was stolen or replayed. Revoke the whole family and every
+          // access token of the user (committed); other sessions refresh theirs.
           const revoked = await revokeFamily(tx, token.familyId, now);
+          await revokeAccess(tx, deps, token.userId, "session_revoked");
           return { kind: "reused", familyId: token.familyId, userId: token.userId, revoked } as const;
         }
         const user = await findUserById(tx, token.userId);
@@ -124,9 +130,10 @@ export function createIdentityV1Handlers(deps: HandlerDeps): ServiceHandlers<typ
         await spendRefreshToken(tx, token.id, now);
         const next = await issueRefreshToken(tx, {
           userId: user.id,
-          familyId: token.familyId,
+          family: { id: token.familyId, expiresAt: token.familyExpiresAt },
           now,
           ttlMs: refreshTtlMs,
+          familyMaxAgeMs,
         });
         return { kind: "rotated", user, refreshToken: next } as const;
       });
@@ -139,8 +146,8 @@ export function createIdentityV1Handlers(deps: HandlerDeps): ServiceHandlers<typ
       }
       if (outcome.kind === "invalid") throw invalidRefreshToken();
       return {
-        accessToken: await accessTokenFor(deps, outcome.user),
-        refreshToken: outcome.refreshToken,
+        accessToken: await accessTokenFor(deps, outcome.user, outcome.refreshToken.familyId),
+        refreshToken: outcome.refreshToken.token,
         expiresIn,
       };
     },
@@ -239,6 +246,9 @@ export function createIdentityV1Handlers(deps: HandlerDeps): ServiceHandlers<typ
             await revokeUserTokens(tx, id, now);
             await clearLoginFailures(tx, current.email);
           }
+          // Tokens issued before a role or password change are refused at the edge from now on.
+          if (patch.role !== undefined) await revokeAccess(tx, deps, id, "role_changed");
+          else if (passwordHash !== undefined) await revokeAccess(tx, deps, id, "password_changed");
           return updated ?? notFound("user not found");
         });
       } catch (error) {
@@ -270,6 +280,8 @@ export function createIdentityV1Handlers(deps: HandlerDeps): ServiceHandlers<typ
       deps.logger.info({ userId: id }, "user deleted");
       return {};
     },
+
+    getUserAccess: getUserAccessHandler(deps),
 
     async getJwks() {
       const keys = await deps.keys.publicKeys();

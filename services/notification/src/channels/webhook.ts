@@ -1,4 +1,10 @@
-/** The webhook channel: one signed JSON POST. */
+/** The webhook channel: one signed JSON POST through the kit's guarded outbound client. */
+import {
+  DestinationRefused,
+  type OutboundClient,
+  OutboundFailure,
+  ResolutionUnavailable,
+} from "@mercato/platform/outbound";
 import { EVENT_ID_HEADER, SIGNATURE_HEADER, signatureHeader } from "../domain/signature.js";
 
 /** The result of one POST. */
@@ -19,17 +25,20 @@ export interface WebhookRequest {
 
 /**
  * POSTs `body` with `Mercato-Signature`, `Mercato-Event-Id`, `Mercato-Event-Type` and
- * `Mercato-Notification-Id`. A 2xx answer is success; redirects are not followed.
+ * `Mercato-Notification-Id` through `client`, which checks the destination again (its name may
+ * resolve elsewhere since registration) and connects to the address it checked. A 2xx answer is
+ * success; redirects are not followed; a destination the policy refuses is a permanent failure.
  */
 export async function postWebhook(
+  client: OutboundClient,
   request: WebhookRequest,
   isPermanent: (status: number) => boolean,
 ): Promise<SendResult> {
   try {
-    const response = await fetch(request.url, {
+    const response = await client.send({
+      url: request.url,
       method: "POST",
-      redirect: "manual",
-      signal: AbortSignal.timeout(request.timeoutMs),
+      timeoutMs: request.timeoutMs,
       headers: {
         "content-type": "application/json",
         "user-agent": "mercato-notification/1",
@@ -40,29 +49,25 @@ export async function postWebhook(
       },
       body: request.body,
     });
-    // Drain the body so the connection can be reused; its content does not matter.
-    await response.arrayBuffer().catch(() => undefined);
-    if (response.status >= 200 && response.status < 300) return { ok: true, status: response.status };
-    if (response.status >= 300 && response.status < 400) {
+    const { status } = response;
+    if (status >= 200 && status < 300) return { ok: true, status };
+    if (status >= 300 && status < 400) {
+      return { ok: false, permanent: true, error: `receiver redirected (HTTP ${status}); not followed` };
+    }
+    return { ok: false, permanent: isPermanent(status), error: `receiver answered HTTP ${status}` };
+  } catch (error) {
+    if (error instanceof DestinationRefused) {
       return {
         ok: false,
         permanent: true,
-        error: `receiver redirected (HTTP ${response.status}); not followed`,
+        error: `destination not allowed: ${error.message}${error.detail ? ` (${error.detail})` : ""}`,
       };
     }
-    return {
-      ok: false,
-      permanent: isPermanent(response.status),
-      error: `receiver answered HTTP ${response.status}`,
-    };
-  } catch (error) {
-    const cause =
-      error instanceof Error ? ((error.cause as Error | undefined)?.message ?? error.message) : String(error);
-    const timedOut = error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
-    return {
-      ok: false,
-      permanent: false,
-      error: timedOut ? `receiver did not answer within ${request.timeoutMs} ms` : `request failed: ${cause}`,
-    };
+    if (error instanceof ResolutionUnavailable) return { ok: false, permanent: false, error: error.message };
+    if (error instanceof OutboundFailure && error.kind === "timeout") {
+      return { ok: false, permanent: false, error: `receiver did not answer within ${request.timeoutMs} ms` };
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    return { ok: false, permanent: false, error: message };
   }
 }

@@ -4,7 +4,10 @@ import type { FieldViolation } from "@mercato/platform/errors";
 /** Longest accepted webhook URL. */
 export const MAX_URL_LENGTH = 2048;
 
-/** Validates a webhook URL: absolute http(s), no credentials, no fragment. */
+/**
+ * Validates a webhook URL's shape: absolute http(s), no credentials, no fragment. Which schemes and
+ * destinations are allowed is the outbound policy's to say (checked by the guarded client).
+ */
 export function validateWebhookUrl(raw: string): FieldViolation[] {
   if (raw === "") return [{ field: "url", description: "is required" }];
   if (raw.length > MAX_URL_LENGTH) {

@@ -10,6 +10,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Database, SqlExecutor } from "@mercato/platform/db";
 import { DEAD_LETTER_PREFIX, DLQ_HEADERS, enqueueEvent, eventPayload } from "@mercato/platform/events";
 import type { Logger } from "@mercato/platform/log";
+import type { OutboundClient } from "@mercato/platform/outbound";
 import { NotificationSentSchema } from "@mercato/sdk/gen/mercato/notification/v1/events_pb";
 import { NotificationChannel } from "@mercato/sdk/gen/mercato/notification/v1/notification_pb";
 import { uuidv7 } from "uuidv7";
@@ -39,6 +40,8 @@ export interface DeliveryWorkerOptions {
   readonly maxAttempts: number;
   readonly backoff: BackoffSettings;
   readonly timeoutMs: number;
+  /** The guarded client webhooks go through (checks each destination again before sending). */
+  readonly outbound: OutboundClient;
   /** Dead-letter subject for webhook deliveries given up on. */
   readonly deadLetterSubject: string;
 }
@@ -167,6 +170,7 @@ export async function startDeliveryWorker(options: DeliveryWorkerOptions): Promi
     }
     if (webhook === undefined) return { kind: "failed", permanent: true, error: "webhook deleted" };
     const result = await postWebhook(
+      options.outbound,
       {
         url: webhook.url,
         secret: webhook.secret,

@@ -7,10 +7,12 @@ import {
   invalidArgument,
   notFound,
   permissionDenied,
-  resourceExhausted,
+  quotaExceeded,
+  unavailable,
 } from "@mercato/platform/errors";
 import type { HandlerContext, ServiceHandlers } from "@mercato/platform/grpc";
 import type { Logger } from "@mercato/platform/log";
+import { DestinationRefused, type OutboundClient, ResolutionUnavailable } from "@mercato/platform/outbound";
 import {
   NotificationChannel,
   type NotificationSchema,
@@ -29,7 +31,15 @@ export interface NotificationHandlerDeps {
   readonly database: Database<typeof schema>;
   readonly logger: Logger;
   readonly webhookLimit: number;
+  /** The guarded client: a URL is registered only if it may be sent to now. */
+  readonly outbound: OutboundClient;
 }
+
+/**
+ * Retry-After of the per-user webhook quota. The quota frees only when the user deletes a webhook,
+ * so no time is right; a minute keeps a client from hammering while it waits for a human.
+ */
+export const WEBHOOK_QUOTA_RETRY_AFTER_S = 60;
 
 const DEFAULT_PAGE_SIZE = 50;
 const MAX_PAGE_SIZE = 200;
@@ -72,6 +82,24 @@ function owner(requested: string, ctx: HandlerContext): string {
   throw permissionDenied("you may only act on your own notifications and webhooks");
 }
 
+/**
+ * Checks a webhook URL by the outbound policy before it is stored (it is checked again at every
+ * delivery): its host must resolve, and only to addresses the policy allows.
+ */
+async function checkDestination(outbound: OutboundClient, url: string, logger: Logger): Promise<void> {
+  try {
+    await outbound.check(url);
+  } catch (error) {
+    if (error instanceof DestinationRefused) {
+      logger.info({ reason: error.kind, detail: error.detail }, "webhook URL refused");
+      throw invalidArgument([{ field: "url", description: error.message }]);
+    }
+    if (error instanceof ResolutionUnavailable)
+      throw unavailable("cannot check the URL's host right now", error);
+    throw error;
+  }
+}
+
 function encodeToken(id: string): string {
   return Buffer.from(`n:${id}`).toString("base64url");
 }
@@ -112,12 +140,16 @@ export function createNotificationHandlers(
       const violations = validateWebhookUrl(request.url);
       if (violations.length > 0) throw invalidArgument(violations);
       const userId = owner(request.userId, ctx);
+      await checkDestination(deps.outbound, request.url, logger);
       const outcome = await database.transaction((tx) =>
         insertWebhook(tx, { userId, url: request.url, secret: newWebhookSecret() }, deps.webhookLimit),
       );
       if (outcome.kind !== "created") {
         if (outcome.kind === "duplicate") throw alreadyExists("this URL is already registered");
-        throw resourceExhausted(`at most ${deps.webhookLimit} webhooks per user; delete one first`);
+        throw quotaExceeded(
+          `at most ${deps.webhookLimit} webhooks per user; delete one first`,
+          WEBHOOK_QUOTA_RETRY_AFTER_S,
+        );
       }
       // The secret is in the response only: it is never logged.
       logger.info({ webhookId: outcome.webhook.id, userId }, "webhook registered");

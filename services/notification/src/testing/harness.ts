@@ -2,12 +2,14 @@
  * Test helpers: a notification service on a fresh database, upstream events published the way the
  * outbox relay publishes them, and a local webhook receiver that verifies signatures.
  */
+import { lookup as dnsLookup } from "node:dns/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { create, type DescMessage, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { EVENT_ID_HEADER, EVENT_TYPE_HEADER } from "@mercato/platform/events";
 import { createLogger } from "@mercato/platform/log";
+import type { Lookup } from "@mercato/platform/outbound";
 import { type RunningService, runService } from "@mercato/platform/service";
 import { UserRegisteredSchema } from "@mercato/sdk/gen/mercato/identity/v1/events_pb";
 import { Role } from "@mercato/sdk/gen/mercato/identity/v1/identity_pb";
@@ -22,7 +24,7 @@ import { uuidv7 } from "uuidv7";
 import { loadNotificationConfig } from "../config.js";
 import type { schema } from "../db/schema.js";
 import { verifySignature } from "../domain/signature.js";
-import { notificationSpec } from "../server.js";
+import { type NotificationBuildOptions, notificationSpec } from "../server.js";
 
 /** Settings tests run with: fast retries, short polls. */
 export function testEnv(overrides: Record<string, string> = {}): Record<string, string> {
@@ -39,6 +41,9 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     WEBHOOK_TIMEOUT_MS: "2000",
     DELIVERY_POLL_MS: "100",
     SHUTDOWN_GRACE_MS: "0",
+    // The receivers run on this machine: tests turn on what the defaults (and the chart) refuse.
+    WEBHOOK_ALLOW_HTTP: "true",
+    WEBHOOK_ALLOW_PRIVATE: "true",
     ...overrides,
   };
 }
@@ -49,14 +54,39 @@ export interface TestNotification {
   readonly env: Record<string, string>;
 }
 
+/**
+ * A resolver for tests: names under `.example` (no real DNS knows them) answer from `table`, or
+ * 93.184.215.14 (a public address) when the table has no entry; every other name goes to the system's.
+ */
+export function exampleLookup(table: Record<string, string[]> = {}): Lookup & { calls: string[] } {
+  const calls: string[] = [];
+  const lookup: Lookup = async (hostname) => {
+    calls.push(hostname);
+    if (!hostname.endsWith(".example")) {
+      return (await dnsLookup(hostname, { all: true })).map((a) => ({
+        address: a.address,
+        family: a.family === 6 ? 6 : 4,
+      }));
+    }
+    return (table[hostname] ?? ["93.184.215.14"]).map((address) => ({
+      address,
+      family: address.includes(":") ? 6 : 4,
+    }));
+  };
+  return Object.assign(lookup, { calls });
+}
+
 /** Starts notification on port 0 with its own database and consumer names. */
-export async function startNotification(overrides: Record<string, string> = {}): Promise<TestNotification> {
+export async function startNotification(
+  overrides: Record<string, string> = {},
+  options: NotificationBuildOptions = { lookup: exampleLookup() },
+): Promise<TestNotification> {
   const env = testEnv({ DATABASE_URL: await testDatabaseUrl("notification"), ...overrides });
   const logger = createLogger({
     service: "notification-test",
     level: process.env.TEST_LOG_LEVEL ?? "silent",
   });
-  const service = await runService({ ...notificationSpec(loadNotificationConfig(env)), logger });
+  const service = await runService({ ...notificationSpec(loadNotificationConfig(env), options), logger });
   return { service, env };
 }
 

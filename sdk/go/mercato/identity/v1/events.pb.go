@@ -177,6 +177,100 @@ func (x *UserDeleted) GetUserId() string {
 	return ""
 }
 
+// UserAccessChanged is emitted when what a user's existing access tokens grant
+// must change before they expire: the role changed, the password changed (every
+// session ends), or a refresh-token family was revoked because a spent token
+// came back. Tokens whose `ver` claim is below access_version are refused.
+type UserAccessChanged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique id of this event (UUIDv7); consumers deduplicate on it.
+	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// When the change was made.
+	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	// Id of the user.
+	UserId string `protobuf:"bytes,3,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The user's access version after the change.
+	AccessVersion int64 `protobuf:"varint,4,opt,name=access_version,json=accessVersion,proto3" json:"access_version,omitempty"`
+	// The user's role after the change.
+	Role Role `protobuf:"varint,5,opt,name=role,proto3,enum=mercato.identity.v1.Role" json:"role,omitempty"`
+	// Why: "role_changed", "password_changed" or "session_revoked".
+	Reason        string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserAccessChanged) Reset() {
+	*x = UserAccessChanged{}
+	mi := &file_mercato_identity_v1_events_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserAccessChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserAccessChanged) ProtoMessage() {}
+
+func (x *UserAccessChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_mercato_identity_v1_events_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserAccessChanged.ProtoReflect.Descriptor instead.
+func (*UserAccessChanged) Descriptor() ([]byte, []int) {
+	return file_mercato_identity_v1_events_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *UserAccessChanged) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *UserAccessChanged) GetOccurredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OccurredAt
+	}
+	return nil
+}
+
+func (x *UserAccessChanged) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UserAccessChanged) GetAccessVersion() int64 {
+	if x != nil {
+		return x.AccessVersion
+	}
+	return 0
+}
+
+func (x *UserAccessChanged) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
+func (x *UserAccessChanged) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_mercato_identity_v1_events_proto protoreflect.FileDescriptor
 
 const file_mercato_identity_v1_events_proto_rawDesc = "" +
@@ -194,7 +288,15 @@ const file_mercato_identity_v1_events_proto_rawDesc = "" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"occurredAt\x12\x17\n" +
-	"\auser_id\x18\x03 \x01(\tR\x06userIdB\xd6\x01\n" +
+	"\auser_id\x18\x03 \x01(\tR\x06userId\"\xf2\x01\n" +
+	"\x11UserAccessChanged\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12;\n" +
+	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"occurredAt\x12\x17\n" +
+	"\auser_id\x18\x03 \x01(\tR\x06userId\x12%\n" +
+	"\x0eaccess_version\x18\x04 \x01(\x03R\raccessVersion\x12-\n" +
+	"\x04role\x18\x05 \x01(\x0e2\x19.mercato.identity.v1.RoleR\x04role\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reasonB\xd6\x01\n" +
 	"\x17com.mercato.identity.v1B\vEventsProtoP\x01Z@github.com/mercato/mercato/sdk/go/mercato/identity/v1;identityv1\xa2\x02\x03MIX\xaa\x02\x13Mercato.Identity.V1\xca\x02\x13Mercato\\Identity\\V1\xe2\x02\x1fMercato\\Identity\\V1\\GPBMetadata\xea\x02\x15Mercato::Identity::V1b\x06proto3"
 
 var (
@@ -209,22 +311,25 @@ func file_mercato_identity_v1_events_proto_rawDescGZIP() []byte {
 	return file_mercato_identity_v1_events_proto_rawDescData
 }
 
-var file_mercato_identity_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_mercato_identity_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_mercato_identity_v1_events_proto_goTypes = []any{
 	(*UserRegistered)(nil),        // 0: mercato.identity.v1.UserRegistered
 	(*UserDeleted)(nil),           // 1: mercato.identity.v1.UserDeleted
-	(*timestamppb.Timestamp)(nil), // 2: google.protobuf.Timestamp
-	(Role)(0),                     // 3: mercato.identity.v1.Role
+	(*UserAccessChanged)(nil),     // 2: mercato.identity.v1.UserAccessChanged
+	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
+	(Role)(0),                     // 4: mercato.identity.v1.Role
 }
 var file_mercato_identity_v1_events_proto_depIdxs = []int32{
-	2, // 0: mercato.identity.v1.UserRegistered.occurred_at:type_name -> google.protobuf.Timestamp
-	3, // 1: mercato.identity.v1.UserRegistered.role:type_name -> mercato.identity.v1.Role
-	2, // 2: mercato.identity.v1.UserDeleted.occurred_at:type_name -> google.protobuf.Timestamp
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	3, // 0: mercato.identity.v1.UserRegistered.occurred_at:type_name -> google.protobuf.Timestamp
+	4, // 1: mercato.identity.v1.UserRegistered.role:type_name -> mercato.identity.v1.Role
+	3, // 2: mercato.identity.v1.UserDeleted.occurred_at:type_name -> google.protobuf.Timestamp
+	3, // 3: mercato.identity.v1.UserAccessChanged.occurred_at:type_name -> google.protobuf.Timestamp
+	4, // 4: mercato.identity.v1.UserAccessChanged.role:type_name -> mercato.identity.v1.Role
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_mercato_identity_v1_events_proto_init() }
@@ -239,7 +344,7 @@ func file_mercato_identity_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mercato_identity_v1_events_proto_rawDesc), len(file_mercato_identity_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

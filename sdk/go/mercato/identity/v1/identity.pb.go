@@ -937,6 +937,108 @@ func (*DeleteUserResponse) Descriptor() ([]byte, []int) {
 	return file_mercato_identity_v1_identity_proto_rawDescGZIP(), []int{14}
 }
 
+// GetUserAccessRequest names the user whose access to read.
+type GetUserAccessRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the user.
+	UserId        string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUserAccessRequest) Reset() {
+	*x = GetUserAccessRequest{}
+	mi := &file_mercato_identity_v1_identity_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUserAccessRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUserAccessRequest) ProtoMessage() {}
+
+func (x *GetUserAccessRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mercato_identity_v1_identity_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUserAccessRequest.ProtoReflect.Descriptor instead.
+func (*GetUserAccessRequest) Descriptor() ([]byte, []int) {
+	return file_mercato_identity_v1_identity_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *GetUserAccessRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+// GetUserAccessResponse is what the user's access tokens must carry to be honoured.
+type GetUserAccessResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user's role now; a token naming another role is refused.
+	Role Role `protobuf:"varint,1,opt,name=role,proto3,enum=mercato.identity.v1.Role" json:"role,omitempty"`
+	// The user's access version now; a token with a lower `ver` claim is refused.
+	// It grows when the role or password changes and when a session is revoked.
+	AccessVersion int64 `protobuf:"varint,2,opt,name=access_version,json=accessVersion,proto3" json:"access_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUserAccessResponse) Reset() {
+	*x = GetUserAccessResponse{}
+	mi := &file_mercato_identity_v1_identity_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUserAccessResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUserAccessResponse) ProtoMessage() {}
+
+func (x *GetUserAccessResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mercato_identity_v1_identity_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUserAccessResponse.ProtoReflect.Descriptor instead.
+func (*GetUserAccessResponse) Descriptor() ([]byte, []int) {
+	return file_mercato_identity_v1_identity_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GetUserAccessResponse) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
+func (x *GetUserAccessResponse) GetAccessVersion() int64 {
+	if x != nil {
+		return x.AccessVersion
+	}
+	return 0
+}
+
 // GetJwksRequest has no fields.
 type GetJwksRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -946,7 +1048,7 @@ type GetJwksRequest struct {
 
 func (x *GetJwksRequest) Reset() {
 	*x = GetJwksRequest{}
-	mi := &file_mercato_identity_v1_identity_proto_msgTypes[15]
+	mi := &file_mercato_identity_v1_identity_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -958,7 +1060,7 @@ func (x *GetJwksRequest) String() string {
 func (*GetJwksRequest) ProtoMessage() {}
 
 func (x *GetJwksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mercato_identity_v1_identity_proto_msgTypes[15]
+	mi := &file_mercato_identity_v1_identity_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -971,7 +1073,7 @@ func (x *GetJwksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJwksRequest.ProtoReflect.Descriptor instead.
 func (*GetJwksRequest) Descriptor() ([]byte, []int) {
-	return file_mercato_identity_v1_identity_proto_rawDescGZIP(), []int{15}
+	return file_mercato_identity_v1_identity_proto_rawDescGZIP(), []int{17}
 }
 
 // GetJwksResponse is a JSON Web Key Set (RFC 7517).
@@ -985,7 +1087,7 @@ type GetJwksResponse struct {
 
 func (x *GetJwksResponse) Reset() {
 	*x = GetJwksResponse{}
-	mi := &file_mercato_identity_v1_identity_proto_msgTypes[16]
+	mi := &file_mercato_identity_v1_identity_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -997,7 +1099,7 @@ func (x *GetJwksResponse) String() string {
 func (*GetJwksResponse) ProtoMessage() {}
 
 func (x *GetJwksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mercato_identity_v1_identity_proto_msgTypes[16]
+	mi := &file_mercato_identity_v1_identity_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1010,7 +1112,7 @@ func (x *GetJwksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJwksResponse.ProtoReflect.Descriptor instead.
 func (*GetJwksResponse) Descriptor() ([]byte, []int) {
-	return file_mercato_identity_v1_identity_proto_rawDescGZIP(), []int{16}
+	return file_mercato_identity_v1_identity_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetJwksResponse) GetKeys() []*Jwk {
@@ -1048,7 +1150,7 @@ type Jwk struct {
 
 func (x *Jwk) Reset() {
 	*x = Jwk{}
-	mi := &file_mercato_identity_v1_identity_proto_msgTypes[17]
+	mi := &file_mercato_identity_v1_identity_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1060,7 +1162,7 @@ func (x *Jwk) String() string {
 func (*Jwk) ProtoMessage() {}
 
 func (x *Jwk) ProtoReflect() protoreflect.Message {
-	mi := &file_mercato_identity_v1_identity_proto_msgTypes[17]
+	mi := &file_mercato_identity_v1_identity_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1073,7 +1175,7 @@ func (x *Jwk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Jwk.ProtoReflect.Descriptor instead.
 func (*Jwk) Descriptor() ([]byte, []int) {
-	return file_mercato_identity_v1_identity_proto_rawDescGZIP(), []int{17}
+	return file_mercato_identity_v1_identity_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Jwk) GetKty() string {
@@ -1202,7 +1304,12 @@ const file_mercato_identity_v1_identity_proto_rawDesc = "" +
 	"\x04user\x18\x01 \x01(\v2\x19.mercato.identity.v1.UserR\x04user\",\n" +
 	"\x11DeleteUserRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\"\x14\n" +
-	"\x12DeleteUserResponse\"\x10\n" +
+	"\x12DeleteUserResponse\"/\n" +
+	"\x14GetUserAccessRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\"m\n" +
+	"\x15GetUserAccessResponse\x12-\n" +
+	"\x04role\x18\x01 \x01(\x0e2\x19.mercato.identity.v1.RoleR\x04role\x12%\n" +
+	"\x0eaccess_version\x18\x02 \x01(\x03R\raccessVersion\"\x10\n" +
 	"\x0eGetJwksRequest\"?\n" +
 	"\x0fGetJwksResponse\x12,\n" +
 	"\x04keys\x18\x01 \x03(\v2\x18.mercato.identity.v1.JwkR\x04keys\"\x97\x01\n" +
@@ -1220,7 +1327,7 @@ const file_mercato_identity_v1_identity_proto_rawDesc = "" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rROLE_CUSTOMER\x10\x01\x12\x0e\n" +
 	"\n" +
-	"ROLE_ADMIN\x10\x022\xd5\x06\n" +
+	"ROLE_ADMIN\x10\x022\xc8\a\n" +
 	"\x0fIdentityService\x12a\n" +
 	"\bRegister\x12$.mercato.identity.v1.RegisterRequest\x1a%.mercato.identity.v1.RegisterResponse\"\b\x8a\xb5\x18\x04\b\x01\x18\x01\x12X\n" +
 	"\x05Login\x12!.mercato.identity.v1.LoginRequest\x1a\".mercato.identity.v1.LoginResponse\"\b\x8a\xb5\x18\x04\b\x01\x18\x01\x12m\n" +
@@ -1230,7 +1337,8 @@ const file_mercato_identity_v1_identity_proto_rawDesc = "" +
 	"\n" +
 	"UpdateUser\x12&.mercato.identity.v1.UpdateUserRequest\x1a'.mercato.identity.v1.UpdateUserResponse\"\x0f\x8a\xb5\x18\v\b\x02\x12\auser_id\x12n\n" +
 	"\n" +
-	"DeleteUser\x12&.mercato.identity.v1.DeleteUserRequest\x1a'.mercato.identity.v1.DeleteUserResponse\"\x0f\x8a\xb5\x18\v\b\x02\x12\auser_id\x12a\n" +
+	"DeleteUser\x12&.mercato.identity.v1.DeleteUserRequest\x1a'.mercato.identity.v1.DeleteUserResponse\"\x0f\x8a\xb5\x18\v\b\x02\x12\auser_id\x12q\n" +
+	"\rGetUserAccess\x12).mercato.identity.v1.GetUserAccessRequest\x1a*.mercato.identity.v1.GetUserAccessResponse\"\t\x8a\xb5\x18\x02\b\x04\x90\x02\x01\x12a\n" +
 	"\aGetJwks\x12#.mercato.identity.v1.GetJwksRequest\x1a$.mercato.identity.v1.GetJwksResponse\"\v\x8a\xb5\x18\x04\b\x01\x18\x03\x90\x02\x01B\xd8\x01\n" +
 	"\x17com.mercato.identity.v1B\rIdentityProtoP\x01Z@github.com/mercato/mercato/sdk/go/mercato/identity/v1;identityv1\xa2\x02\x03MIX\xaa\x02\x13Mercato.Identity.V1\xca\x02\x13Mercato\\Identity\\V1\xe2\x02\x1fMercato\\Identity\\V1\\GPBMetadata\xea\x02\x15Mercato::Identity::V1b\x06proto3"
 
@@ -1247,7 +1355,7 @@ func file_mercato_identity_v1_identity_proto_rawDescGZIP() []byte {
 }
 
 var file_mercato_identity_v1_identity_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_mercato_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_mercato_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_mercato_identity_v1_identity_proto_goTypes = []any{
 	(Role)(0),                     // 0: mercato.identity.v1.Role
 	(*User)(nil),                  // 1: mercato.identity.v1.User
@@ -1265,42 +1373,47 @@ var file_mercato_identity_v1_identity_proto_goTypes = []any{
 	(*UpdateUserResponse)(nil),    // 13: mercato.identity.v1.UpdateUserResponse
 	(*DeleteUserRequest)(nil),     // 14: mercato.identity.v1.DeleteUserRequest
 	(*DeleteUserResponse)(nil),    // 15: mercato.identity.v1.DeleteUserResponse
-	(*GetJwksRequest)(nil),        // 16: mercato.identity.v1.GetJwksRequest
-	(*GetJwksResponse)(nil),       // 17: mercato.identity.v1.GetJwksResponse
-	(*Jwk)(nil),                   // 18: mercato.identity.v1.Jwk
-	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
+	(*GetUserAccessRequest)(nil),  // 16: mercato.identity.v1.GetUserAccessRequest
+	(*GetUserAccessResponse)(nil), // 17: mercato.identity.v1.GetUserAccessResponse
+	(*GetJwksRequest)(nil),        // 18: mercato.identity.v1.GetJwksRequest
+	(*GetJwksResponse)(nil),       // 19: mercato.identity.v1.GetJwksResponse
+	(*Jwk)(nil),                   // 20: mercato.identity.v1.Jwk
+	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
 }
 var file_mercato_identity_v1_identity_proto_depIdxs = []int32{
 	0,  // 0: mercato.identity.v1.User.role:type_name -> mercato.identity.v1.Role
-	19, // 1: mercato.identity.v1.User.created_at:type_name -> google.protobuf.Timestamp
-	19, // 2: mercato.identity.v1.User.updated_at:type_name -> google.protobuf.Timestamp
+	21, // 1: mercato.identity.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	21, // 2: mercato.identity.v1.User.updated_at:type_name -> google.protobuf.Timestamp
 	1,  // 3: mercato.identity.v1.RegisterResponse.user:type_name -> mercato.identity.v1.User
 	1,  // 4: mercato.identity.v1.GetUserResponse.user:type_name -> mercato.identity.v1.User
 	1,  // 5: mercato.identity.v1.ListUsersResponse.users:type_name -> mercato.identity.v1.User
 	0,  // 6: mercato.identity.v1.UpdateUserRequest.role:type_name -> mercato.identity.v1.Role
 	1,  // 7: mercato.identity.v1.UpdateUserResponse.user:type_name -> mercato.identity.v1.User
-	18, // 8: mercato.identity.v1.GetJwksResponse.keys:type_name -> mercato.identity.v1.Jwk
-	2,  // 9: mercato.identity.v1.IdentityService.Register:input_type -> mercato.identity.v1.RegisterRequest
-	4,  // 10: mercato.identity.v1.IdentityService.Login:input_type -> mercato.identity.v1.LoginRequest
-	6,  // 11: mercato.identity.v1.IdentityService.RefreshToken:input_type -> mercato.identity.v1.RefreshTokenRequest
-	8,  // 12: mercato.identity.v1.IdentityService.GetUser:input_type -> mercato.identity.v1.GetUserRequest
-	10, // 13: mercato.identity.v1.IdentityService.ListUsers:input_type -> mercato.identity.v1.ListUsersRequest
-	12, // 14: mercato.identity.v1.IdentityService.UpdateUser:input_type -> mercato.identity.v1.UpdateUserRequest
-	14, // 15: mercato.identity.v1.IdentityService.DeleteUser:input_type -> mercato.identity.v1.DeleteUserRequest
-	16, // 16: mercato.identity.v1.IdentityService.GetJwks:input_type -> mercato.identity.v1.GetJwksRequest
-	3,  // 17: mercato.identity.v1.IdentityService.Register:output_type -> mercato.identity.v1.RegisterResponse
-	5,  // 18: mercato.identity.v1.IdentityService.Login:output_type -> mercato.identity.v1.LoginResponse
-	7,  // 19: mercato.identity.v1.IdentityService.RefreshToken:output_type -> mercato.identity.v1.RefreshTokenResponse
-	9,  // 20: mercato.identity.v1.IdentityService.GetUser:output_type -> mercato.identity.v1.GetUserResponse
-	11, // 21: mercato.identity.v1.IdentityService.ListUsers:output_type -> mercato.identity.v1.ListUsersResponse
-	13, // 22: mercato.identity.v1.IdentityService.UpdateUser:output_type -> mercato.identity.v1.UpdateUserResponse
-	15, // 23: mercato.identity.v1.IdentityService.DeleteUser:output_type -> mercato.identity.v1.DeleteUserResponse
-	17, // 24: mercato.identity.v1.IdentityService.GetJwks:output_type -> mercato.identity.v1.GetJwksResponse
-	17, // [17:25] is the sub-list for method output_type
-	9,  // [9:17] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	0,  // 8: mercato.identity.v1.GetUserAccessResponse.role:type_name -> mercato.identity.v1.Role
+	20, // 9: mercato.identity.v1.GetJwksResponse.keys:type_name -> mercato.identity.v1.Jwk
+	2,  // 10: mercato.identity.v1.IdentityService.Register:input_type -> mercato.identity.v1.RegisterRequest
+	4,  // 11: mercato.identity.v1.IdentityService.Login:input_type -> mercato.identity.v1.LoginRequest
+	6,  // 12: mercato.identity.v1.IdentityService.RefreshToken:input_type -> mercato.identity.v1.RefreshTokenRequest
+	8,  // 13: mercato.identity.v1.IdentityService.GetUser:input_type -> mercato.identity.v1.GetUserRequest
+	10, // 14: mercato.identity.v1.IdentityService.ListUsers:input_type -> mercato.identity.v1.ListUsersRequest
+	12, // 15: mercato.identity.v1.IdentityService.UpdateUser:input_type -> mercato.identity.v1.UpdateUserRequest
+	14, // 16: mercato.identity.v1.IdentityService.DeleteUser:input_type -> mercato.identity.v1.DeleteUserRequest
+	16, // 17: mercato.identity.v1.IdentityService.GetUserAccess:input_type -> mercato.identity.v1.GetUserAccessRequest
+	18, // 18: mercato.identity.v1.IdentityService.GetJwks:input_type -> mercato.identity.v1.GetJwksRequest
+	3,  // 19: mercato.identity.v1.IdentityService.Register:output_type -> mercato.identity.v1.RegisterResponse
+	5,  // 20: mercato.identity.v1.IdentityService.Login:output_type -> mercato.identity.v1.LoginResponse
+	7,  // 21: mercato.identity.v1.IdentityService.RefreshToken:output_type -> mercato.identity.v1.RefreshTokenResponse
+	9,  // 22: mercato.identity.v1.IdentityService.GetUser:output_type -> mercato.identity.v1.GetUserResponse
+	11, // 23: mercato.identity.v1.IdentityService.ListUsers:output_type -> mercato.identity.v1.ListUsersResponse
+	13, // 24: mercato.identity.v1.IdentityService.UpdateUser:output_type -> mercato.identity.v1.UpdateUserResponse
+	15, // 25: mercato.identity.v1.IdentityService.DeleteUser:output_type -> mercato.identity.v1.DeleteUserResponse
+	17, // 26: mercato.identity.v1.IdentityService.GetUserAccess:output_type -> mercato.identity.v1.GetUserAccessResponse
+	19, // 27: mercato.identity.v1.IdentityService.GetJwks:output_type -> mercato.identity.v1.GetJwksResponse
+	19, // [19:28] is the sub-list for method output_type
+	10, // [10:19] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_mercato_identity_v1_identity_proto_init() }
@@ -1315,7 +1428,7 @@ func file_mercato_identity_v1_identity_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mercato_identity_v1_identity_proto_rawDesc), len(file_mercato_identity_v1_identity_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

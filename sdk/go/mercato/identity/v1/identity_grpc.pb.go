@@ -19,14 +19,15 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	IdentityService_Register_FullMethodName     = "/mercato.identity.v1.IdentityService/Register"
-	IdentityService_Login_FullMethodName        = "/mercato.identity.v1.IdentityService/Login"
-	IdentityService_RefreshToken_FullMethodName = "/mercato.identity.v1.IdentityService/RefreshToken"
-	IdentityService_GetUser_FullMethodName      = "/mercato.identity.v1.IdentityService/GetUser"
-	IdentityService_ListUsers_FullMethodName    = "/mercato.identity.v1.IdentityService/ListUsers"
-	IdentityService_UpdateUser_FullMethodName   = "/mercato.identity.v1.IdentityService/UpdateUser"
-	IdentityService_DeleteUser_FullMethodName   = "/mercato.identity.v1.IdentityService/DeleteUser"
-	IdentityService_GetJwks_FullMethodName      = "/mercato.identity.v1.IdentityService/GetJwks"
+	IdentityService_Register_FullMethodName      = "/mercato.identity.v1.IdentityService/Register"
+	IdentityService_Login_FullMethodName         = "/mercato.identity.v1.IdentityService/Login"
+	IdentityService_RefreshToken_FullMethodName  = "/mercato.identity.v1.IdentityService/RefreshToken"
+	IdentityService_GetUser_FullMethodName       = "/mercato.identity.v1.IdentityService/GetUser"
+	IdentityService_ListUsers_FullMethodName     = "/mercato.identity.v1.IdentityService/ListUsers"
+	IdentityService_UpdateUser_FullMethodName    = "/mercato.identity.v1.IdentityService/UpdateUser"
+	IdentityService_DeleteUser_FullMethodName    = "/mercato.identity.v1.IdentityService/DeleteUser"
+	IdentityService_GetUserAccess_FullMethodName = "/mercato.identity.v1.IdentityService/GetUserAccess"
+	IdentityService_GetJwks_FullMethodName       = "/mercato.identity.v1.IdentityService/GetJwks"
 )
 
 // IdentityServiceClient is the client API for IdentityService service.
@@ -57,6 +58,12 @@ type IdentityServiceClient interface {
 	// DeleteUser deletes a user and their credentials. Customers may only
 	// delete themselves. Emits UserDeleted.
 	DeleteUser(ctx context.Context, in *DeleteUserRequest, opts ...grpc.CallOption) (*DeleteUserResponse, error)
+	// GetUserAccess returns what a user's access tokens must match to be honoured:
+	// the user's current role and access version (the `ver` claim). The edge asks
+	// it, and listens for UserAccessChanged and UserDeleted, so a role change, a
+	// deletion or a revoked session takes effect before the tokens expire.
+	// NOT_FOUND for a user that does not exist (any more). Never exposed.
+	GetUserAccess(ctx context.Context, in *GetUserAccessRequest, opts ...grpc.CallOption) (*GetUserAccessResponse, error)
 	// GetJwks returns the public keys that verify access tokens, as a JSON Web
 	// Key Set: the Connect JSON form of the response is a valid JWKS document.
 	GetJwks(ctx context.Context, in *GetJwksRequest, opts ...grpc.CallOption) (*GetJwksResponse, error)
@@ -140,6 +147,16 @@ func (c *identityServiceClient) DeleteUser(ctx context.Context, in *DeleteUserRe
 	return out, nil
 }
 
+func (c *identityServiceClient) GetUserAccess(ctx context.Context, in *GetUserAccessRequest, opts ...grpc.CallOption) (*GetUserAccessResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetUserAccessResponse)
+	err := c.cc.Invoke(ctx, IdentityService_GetUserAccess_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *identityServiceClient) GetJwks(ctx context.Context, in *GetJwksRequest, opts ...grpc.CallOption) (*GetJwksResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetJwksResponse)
@@ -178,6 +195,12 @@ type IdentityServiceServer interface {
 	// DeleteUser deletes a user and their credentials. Customers may only
 	// delete themselves. Emits UserDeleted.
 	DeleteUser(context.Context, *DeleteUserRequest) (*DeleteUserResponse, error)
+	// GetUserAccess returns what a user's access tokens must match to be honoured:
+	// the user's current role and access version (the `ver` claim). The edge asks
+	// it, and listens for UserAccessChanged and UserDeleted, so a role change, a
+	// deletion or a revoked session takes effect before the tokens expire.
+	// NOT_FOUND for a user that does not exist (any more). Never exposed.
+	GetUserAccess(context.Context, *GetUserAccessRequest) (*GetUserAccessResponse, error)
 	// GetJwks returns the public keys that verify access tokens, as a JSON Web
 	// Key Set: the Connect JSON form of the response is a valid JWKS document.
 	GetJwks(context.Context, *GetJwksRequest) (*GetJwksResponse, error)
@@ -211,6 +234,9 @@ func (UnimplementedIdentityServiceServer) UpdateUser(context.Context, *UpdateUse
 }
 func (UnimplementedIdentityServiceServer) DeleteUser(context.Context, *DeleteUserRequest) (*DeleteUserResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteUser not implemented")
+}
+func (UnimplementedIdentityServiceServer) GetUserAccess(context.Context, *GetUserAccessRequest) (*GetUserAccessResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUserAccess not implemented")
 }
 func (UnimplementedIdentityServiceServer) GetJwks(context.Context, *GetJwksRequest) (*GetJwksResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetJwks not implemented")
@@ -362,6 +388,24 @@ func _IdentityService_DeleteUser_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IdentityService_GetUserAccess_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetUserAccessRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityServiceServer).GetUserAccess(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityService_GetUserAccess_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityServiceServer).GetUserAccess(ctx, req.(*GetUserAccessRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _IdentityService_GetJwks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetJwksRequest)
 	if err := dec(in); err != nil {
@@ -414,6 +458,10 @@ var IdentityService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteUser",
 			Handler:    _IdentityService_DeleteUser_Handler,
+		},
+		{
+			MethodName: "GetUserAccess",
+			Handler:    _IdentityService_GetUserAccess_Handler,
 		},
 		{
 			MethodName: "GetJwks",

@@ -460,7 +460,10 @@ type RegisterWebhookRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Id of the user; empty means the caller.
 	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	// Absolute http or https URL of the endpoint, at most 2048 characters.
+	// Absolute https URL of the endpoint, at most 2048 characters, whose host
+	// resolves only to public internet addresses (it is checked again before
+	// every delivery). Plain http and private addresses are refused unless the
+	// service is configured to allow them (local runs and tests).
 	Url           string `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

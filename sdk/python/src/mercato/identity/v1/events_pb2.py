@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from mercato.identity.v1 import identity_pb2 as mercato_dot_identity_dot_v1_dot_identity__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n mercato/identity/v1/events.proto\x12\x13mercato.identity.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"mercato/identity/v1/identity.proto\"\xda\x01\n\x0eUserRegistered\x12\x19\n\x08\x65vent_id\x18\x01 \x01(\tR\x07\x65ventId\x12;\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\noccurredAt\x12\x17\n\x07user_id\x18\x03 \x01(\tR\x06userId\x12\x14\n\x05\x65mail\x18\x04 \x01(\tR\x05\x65mail\x12\x12\n\x04name\x18\x05 \x01(\tR\x04name\x12-\n\x04role\x18\x06 \x01(\x0e\x32\x19.mercato.identity.v1.RoleR\x04role\"~\n\x0bUserDeleted\x12\x19\n\x08\x65vent_id\x18\x01 \x01(\tR\x07\x65ventId\x12;\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\noccurredAt\x12\x17\n\x07user_id\x18\x03 \x01(\tR\x06userIdb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n mercato/identity/v1/events.proto\x12\x13mercato.identity.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"mercato/identity/v1/identity.proto\"\xda\x01\n\x0eUserRegistered\x12\x19\n\x08\x65vent_id\x18\x01 \x01(\tR\x07\x65ventId\x12;\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\noccurredAt\x12\x17\n\x07user_id\x18\x03 \x01(\tR\x06userId\x12\x14\n\x05\x65mail\x18\x04 \x01(\tR\x05\x65mail\x12\x12\n\x04name\x18\x05 \x01(\tR\x04name\x12-\n\x04role\x18\x06 \x01(\x0e\x32\x19.mercato.identity.v1.RoleR\x04role\"~\n\x0bUserDeleted\x12\x19\n\x08\x65vent_id\x18\x01 \x01(\tR\x07\x65ventId\x12;\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\noccurredAt\x12\x17\n\x07user_id\x18\x03 \x01(\tR\x06userId\"\xf2\x01\n\x11UserAccessChanged\x12\x19\n\x08\x65vent_id\x18\x01 \x01(\tR\x07\x65ventId\x12;\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\noccurredAt\x12\x17\n\x07user_id\x18\x03 \x01(\tR\x06userId\x12%\n\x0e\x61\x63\x63\x65ss_version\x18\x04 \x01(\x03R\raccessVersion\x12-\n\x04role\x18\x05 \x01(\x0e\x32\x19.mercato.identity.v1.RoleR\x04role\x12\x16\n\x06reason\x18\x06 \x01(\tR\x06reasonb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,4 +37,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_USERREGISTERED']._serialized_end=345
   _globals['_USERDELETED']._serialized_start=347
   _globals['_USERDELETED']._serialized_end=473
+  _globals['_USERACCESSCHANGED']._serialized_start=476
+  _globals['_USERACCESSCHANGED']._serialized_end=718
 # @@protoc_insertion_point(module_scope)

@@ -34,3 +34,19 @@ class UserDeleted(_message.Message):
     occurred_at: _timestamp_pb2.Timestamp
     user_id: str
     def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., user_id: _Optional[str] = ...) -> None: ...
+
+class UserAccessChanged(_message.Message):
+    __slots__ = ("event_id", "occurred_at", "user_id", "access_version", "role", "reason")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    occurred_at: _timestamp_pb2.Timestamp
+    user_id: str
+    access_version: int
+    role: _identity_pb2.Role
+    reason: str
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., user_id: _Optional[str] = ..., access_version: _Optional[int] = ..., role: _Optional[_Union[_identity_pb2.Role, str]] = ..., reason: _Optional[str] = ...) -> None: ...

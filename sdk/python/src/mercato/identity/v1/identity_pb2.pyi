@@ -148,6 +148,20 @@ class DeleteUserResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class GetUserAccessRequest(_message.Message):
+    __slots__ = ("user_id",)
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+
+class GetUserAccessResponse(_message.Message):
+    __slots__ = ("role", "access_version")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    role: Role
+    access_version: int
+    def __init__(self, role: _Optional[_Union[Role, str]] = ..., access_version: _Optional[int] = ...) -> None: ...
+
 class GetJwksRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

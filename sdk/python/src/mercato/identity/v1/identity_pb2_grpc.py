@@ -72,6 +72,11 @@ class IdentityServiceStub:
                 request_serializer=mercato_dot_identity_dot_v1_dot_identity__pb2.DeleteUserRequest.SerializeToString,
                 response_deserializer=mercato_dot_identity_dot_v1_dot_identity__pb2.DeleteUserResponse.FromString,
                 _registered_method=True)
+        self.GetUserAccess = channel.unary_unary(
+                '/mercato.identity.v1.IdentityService/GetUserAccess',
+                request_serializer=mercato_dot_identity_dot_v1_dot_identity__pb2.GetUserAccessRequest.SerializeToString,
+                response_deserializer=mercato_dot_identity_dot_v1_dot_identity__pb2.GetUserAccessResponse.FromString,
+                _registered_method=True)
         self.GetJwks = channel.unary_unary(
                 '/mercato.identity.v1.IdentityService/GetJwks',
                 request_serializer=mercato_dot_identity_dot_v1_dot_identity__pb2.GetJwksRequest.SerializeToString,
@@ -140,6 +145,17 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetUserAccess(self, request, context):
+        """GetUserAccess returns what a user's access tokens must match to be honoured:
+        the user's current role and access version (the `ver` claim). The edge asks
+        it, and listens for UserAccessChanged and UserDeleted, so a role change, a
+        deletion or a revoked session takes effect before the tokens expire.
+        NOT_FOUND for a user that does not exist (any more). Never exposed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetJwks(self, request, context):
         """GetJwks returns the public keys that verify access tokens, as a JSON Web
         Key Set: the Connect JSON form of the response is a valid JWKS document.
@@ -185,6 +201,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.DeleteUser,
                     request_deserializer=mercato_dot_identity_dot_v1_dot_identity__pb2.DeleteUserRequest.FromString,
                     response_serializer=mercato_dot_identity_dot_v1_dot_identity__pb2.DeleteUserResponse.SerializeToString,
+            ),
+            'GetUserAccess': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUserAccess,
+                    request_deserializer=mercato_dot_identity_dot_v1_dot_identity__pb2.GetUserAccessRequest.FromString,
+                    response_serializer=mercato_dot_identity_dot_v1_dot_identity__pb2.GetUserAccessResponse.SerializeToString,
             ),
             'GetJwks': grpc.unary_unary_rpc_method_handler(
                     servicer.GetJwks,
@@ -384,6 +405,33 @@ class IdentityService:
             '/mercato.identity.v1.IdentityService/DeleteUser',
             mercato_dot_identity_dot_v1_dot_identity__pb2.DeleteUserRequest.SerializeToString,
             mercato_dot_identity_dot_v1_dot_identity__pb2.DeleteUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUserAccess(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mercato.identity.v1.IdentityService/GetUserAccess',
+            mercato_dot_identity_dot_v1_dot_identity__pb2.GetUserAccessRequest.SerializeToString,
+            mercato_dot_identity_dot_v1_dot_identity__pb2.GetUserAccessResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mercato/identity/v1/events.proto.
  */
 export const file_mercato_identity_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("CiBtZXJjYXRvL2lkZW50aXR5L3YxL2V2ZW50cy5wcm90bxITbWVyY2F0by5pZGVudGl0eS52MSKqAQoOVXNlclJlZ2lzdGVyZWQSEAoIZXZlbnRfaWQYASABKAkSLwoLb2NjdXJyZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3VzZXJfaWQYAyABKAkSDQoFZW1haWwYBCABKAkSDAoEbmFtZRgFIAEoCRInCgRyb2xlGAYgASgOMhkubWVyY2F0by5pZGVudGl0eS52MS5Sb2xlImEKC1VzZXJEZWxldGVkEhAKCGV2ZW50X2lkGAEgASgJEi8KC29jY3VycmVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgd1c2VyX2lkGAMgASgJYgZwcm90bzM", [file_google_protobuf_timestamp, file_mercato_identity_v1_identity]);
+  fileDesc("CiBtZXJjYXRvL2lkZW50aXR5L3YxL2V2ZW50cy5wcm90bxITbWVyY2F0by5pZGVudGl0eS52MSKqAQoOVXNlclJlZ2lzdGVyZWQSEAoIZXZlbnRfaWQYASABKAkSLwoLb2NjdXJyZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3VzZXJfaWQYAyABKAkSDQoFZW1haWwYBCABKAkSDAoEbmFtZRgFIAEoCRInCgRyb2xlGAYgASgOMhkubWVyY2F0by5pZGVudGl0eS52MS5Sb2xlImEKC1VzZXJEZWxldGVkEhAKCGV2ZW50X2lkGAEgASgJEi8KC29jY3VycmVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgd1c2VyX2lkGAMgASgJIrgBChFVc2VyQWNjZXNzQ2hhbmdlZBIQCghldmVudF9pZBgBIAEoCRIvCgtvY2N1cnJlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHdXNlcl9pZBgDIAEoCRIWCg5hY2Nlc3NfdmVyc2lvbhgEIAEoAxInCgRyb2xlGAUgASgOMhkubWVyY2F0by5pZGVudGl0eS52MS5Sb2xlEg4KBnJlYXNvbhgGIAEoCWIGcHJvdG8z", [file_google_protobuf_timestamp, file_mercato_identity_v1_identity]);
 
 /**
  * UserRegistered is emitted when an account is created.
@@ -106,4 +106,63 @@ export type UserDeleted = Message<"mercato.identity.v1.UserDeleted"> & {
  */
 export const UserDeletedSchema: GenMessage<UserDeleted> = /*@__PURE__*/
   messageDesc(file_mercato_identity_v1_events, 1);
+
+/**
+ * UserAccessChanged is emitted when what a user's existing access tokens grant
+ * must change before they expire: the role changed, the password changed (every
+ * session ends), or a refresh-token family was revoked because a spent token
+ * came back. Tokens whose `ver` claim is below access_version are refused.
+ *
+ * @generated from message mercato.identity.v1.UserAccessChanged
+ */
+export type UserAccessChanged = Message<"mercato.identity.v1.UserAccessChanged"> & {
+  /**
+   * Unique id of this event (UUIDv7); consumers deduplicate on it.
+   *
+   * @generated from field: string event_id = 1;
+   */
+  eventId: string;
+
+  /**
+   * When the change was made.
+   *
+   * @generated from field: google.protobuf.Timestamp occurred_at = 2;
+   */
+  occurredAt?: Timestamp | undefined;
+
+  /**
+   * Id of the user.
+   *
+   * @generated from field: string user_id = 3;
+   */
+  userId: string;
+
+  /**
+   * The user's access version after the change.
+   *
+   * @generated from field: int64 access_version = 4;
+   */
+  accessVersion: bigint;
+
+  /**
+   * The user's role after the change.
+   *
+   * @generated from field: mercato.identity.v1.Role role = 5;
+   */
+  role: Role;
+
+  /**
+   * Why: "role_changed", "password_changed" or "session_revoked".
+   *
+   * @generated from field: string reason = 6;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message mercato.identity.v1.UserAccessChanged.
+ * Use `create(UserAccessChangedSchema)` to create a new message.
+ */
+export const UserAccessChangedSchema: GenMessage<UserAccessChanged> = /*@__PURE__*/
+  messageDesc(file_mercato_identity_v1_events, 2);
 

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mercato/identity/v1/identity.proto.
  */
 export const file_mercato_identity_v1_identity: GenFile = /*@__PURE__*/
-  fileDesc("CiJtZXJjYXRvL2lkZW50aXR5L3YxL2lkZW50aXR5LnByb3RvEhNtZXJjYXRvLmlkZW50aXR5LnYxIrgBCgRVc2VyEgoKAmlkGAEgASgJEg0KBWVtYWlsGAIgASgJEgwKBG5hbWUYAyABKAkSJwoEcm9sZRgEIAEoDjIZLm1lcmNhdG8uaWRlbnRpdHkudjEuUm9sZRIuCgpjcmVhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJACg9SZWdpc3RlclJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSDAoEbmFtZRgDIAEoCSI7ChBSZWdpc3RlclJlc3BvbnNlEicKBHVzZXIYASABKAsyGS5tZXJjYXRvLmlkZW50aXR5LnYxLlVzZXIiLwoMTG9naW5SZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJIlAKDUxvZ2luUmVzcG9uc2USFAoMYWNjZXNzX3Rva2VuGAEgASgJEhUKDXJlZnJlc2hfdG9rZW4YAiABKAkSEgoKZXhwaXJlc19pbhgDIAEoBSIsChNSZWZyZXNoVG9rZW5SZXF1ZXN0EhUKDXJlZnJlc2hfdG9rZW4YASABKAkiVwoUUmVmcmVzaFRva2VuUmVzcG9uc2USFAoMYWNjZXNzX3Rva2VuGAEgASgJEhUKDXJlZnJlc2hfdG9rZW4YAiABKAkSEgoKZXhwaXJlc19pbhgDIAEoBSIhCg5HZXRVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJIjoKD0dldFVzZXJSZXNwb25zZRInCgR1c2VyGAEgASgLMhkubWVyY2F0by5pZGVudGl0eS52MS5Vc2VyIkgKEExpc3RVc2Vyc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDQoFcXVlcnkYAyABKAkiVgoRTGlzdFVzZXJzUmVzcG9uc2USKAoFdXNlcnMYASADKAsyGS5tZXJjYXRvLmlkZW50aXR5LnYxLlVzZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIu0BChFVcGRhdGVVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhEKBG5hbWUYAiABKAlIAIgBARISCgVlbWFpbBgDIAEoCUgBiAEBEhUKCHBhc3N3b3JkGAQgASgJSAKIAQESHQoQY3VycmVudF9wYXNzd29yZBgFIAEoCUgDiAEBEiwKBHJvbGUYBiABKA4yGS5tZXJjYXRvLmlkZW50aXR5LnYxLlJvbGVIBIgBAUIHCgVfbmFtZUIICgZfZW1haWxCCwoJX3Bhc3N3b3JkQhMKEV9jdXJyZW50X3Bhc3N3b3JkQgcKBV9yb2xlIj0KElVwZGF0ZVVzZXJSZXNwb25zZRInCgR1c2VyGAEgASgLMhkubWVyY2F0by5pZGVudGl0eS52MS5Vc2VyIiQKEURlbGV0ZVVzZXJSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkiFAoSRGVsZXRlVXNlclJlc3BvbnNlIhAKDkdldEp3a3NSZXF1ZXN0IjkKD0dldEp3a3NSZXNwb25zZRImCgRrZXlzGAEgAygLMhgubWVyY2F0by5pZGVudGl0eS52MS5Kd2sicgoDSndrEgsKA2t0eRgBIAEoCRILCgNraWQYAiABKAkSCwoDdXNlGAMgASgJEgsKA2FsZxgEIAEoCRILCgNjcnYYBSABKAkSCQoBeBgGIAEoCRIJCgF5GAcgASgJEgkKAW4YCCABKAkSCQoBZRgJIAEoCSo/CgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIRCg1ST0xFX0NVU1RPTUVSEAESDgoKUk9MRV9BRE1JThACMtUGCg9JZGVudGl0eVNlcnZpY2USYQoIUmVnaXN0ZXISJC5tZXJjYXRvLmlkZW50aXR5LnYxLlJlZ2lzdGVyUmVxdWVzdBolLm1lcmNhdG8uaWRlbnRpdHkudjEuUmVnaXN0ZXJSZXNwb25zZSIIirUYBAgBGAESWAoFTG9naW4SIS5tZXJjYXRvLmlkZW50aXR5LnYxLkxvZ2luUmVxdWVzdBoiLm1lcmNhdG8uaWRlbnRpdHkudjEuTG9naW5SZXNwb25zZSIIirUYBAgBGAESbQoMUmVmcmVzaFRva2VuEigubWVyY2F0by5pZGVudGl0eS52MS5SZWZyZXNoVG9rZW5SZXF1ZXN0GikubWVyY2F0by5pZGVudGl0eS52MS5SZWZyZXNoVG9rZW5SZXNwb25zZSIIirUYBAgBGAESagoHR2V0VXNlchIjLm1lcmNhdG8uaWRlbnRpdHkudjEuR2V0VXNlclJlcXVlc3QaJC5tZXJjYXRvLmlkZW50aXR5LnYxLkdldFVzZXJSZXNwb25zZSIUkAIBirUYDQgCEgd1c2VyX2lkGAMSZwoJTGlzdFVzZXJzEiUubWVyY2F0by5pZGVudGl0eS52MS5MaXN0VXNlcnNSZXF1ZXN0GiYubWVyY2F0by5pZGVudGl0eS52MS5MaXN0VXNlcnNSZXNwb25zZSILkAIBirUYBAgDGAMSbgoKVXBkYXRlVXNlchImLm1lcmNhdG8uaWRlbnRpdHkudjEuVXBkYXRlVXNlclJlcXVlc3QaJy5tZXJjYXRvLmlkZW50aXR5LnYxLlVwZGF0ZVVzZXJSZXNwb25zZSIPirUYCwgCEgd1c2VyX2lkEm4KCkRlbGV0ZVVzZXISJi5tZXJjYXRvLmlkZW50aXR5LnYxLkRlbGV0ZVVzZXJSZXF1ZXN0GicubWVyY2F0by5pZGVudGl0eS52MS5EZWxldGVVc2VyUmVzcG9uc2UiD4q1GAsIAhIHdXNlcl9pZBJhCgdHZXRKd2tzEiMubWVyY2F0by5pZGVudGl0eS52MS5HZXRKd2tzUmVxdWVzdBokLm1lcmNhdG8uaWRlbnRpdHkudjEuR2V0Sndrc1Jlc3BvbnNlIguQAgGKtRgECAEYA2IGcHJvdG8z", [file_google_protobuf_timestamp, file_mercato_common_v1_options]);
+  fileDesc("CiJtZXJjYXRvL2lkZW50aXR5L3YxL2lkZW50aXR5LnByb3RvEhNtZXJjYXRvLmlkZW50aXR5LnYxIrgBCgRVc2VyEgoKAmlkGAEgASgJEg0KBWVtYWlsGAIgASgJEgwKBG5hbWUYAyABKAkSJwoEcm9sZRgEIAEoDjIZLm1lcmNhdG8uaWRlbnRpdHkudjEuUm9sZRIuCgpjcmVhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJACg9SZWdpc3RlclJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSDAoEbmFtZRgDIAEoCSI7ChBSZWdpc3RlclJlc3BvbnNlEicKBHVzZXIYASABKAsyGS5tZXJjYXRvLmlkZW50aXR5LnYxLlVzZXIiLwoMTG9naW5SZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJIlAKDUxvZ2luUmVzcG9uc2USFAoMYWNjZXNzX3Rva2VuGAEgASgJEhUKDXJlZnJlc2hfdG9rZW4YAiABKAkSEgoKZXhwaXJlc19pbhgDIAEoBSIsChNSZWZyZXNoVG9rZW5SZXF1ZXN0EhUKDXJlZnJlc2hfdG9rZW4YASABKAkiVwoUUmVmcmVzaFRva2VuUmVzcG9uc2USFAoMYWNjZXNzX3Rva2VuGAEgASgJEhUKDXJlZnJlc2hfdG9rZW4YAiABKAkSEgoKZXhwaXJlc19pbhgDIAEoBSIhCg5HZXRVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJIjoKD0dldFVzZXJSZXNwb25zZRInCgR1c2VyGAEgASgLMhkubWVyY2F0by5pZGVudGl0eS52MS5Vc2VyIkgKEExpc3RVc2Vyc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDQoFcXVlcnkYAyABKAkiVgoRTGlzdFVzZXJzUmVzcG9uc2USKAoFdXNlcnMYASADKAsyGS5tZXJjYXRvLmlkZW50aXR5LnYxLlVzZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIu0BChFVcGRhdGVVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhEKBG5hbWUYAiABKAlIAIgBARISCgVlbWFpbBgDIAEoCUgBiAEBEhUKCHBhc3N3b3JkGAQgASgJSAKIAQESHQoQY3VycmVudF9wYXNzd29yZBgFIAEoCUgDiAEBEiwKBHJvbGUYBiABKA4yGS5tZXJjYXRvLmlkZW50aXR5LnYxLlJvbGVIBIgBAUIHCgVfbmFtZUIICgZfZW1haWxCCwoJX3Bhc3N3b3JkQhMKEV9jdXJyZW50X3Bhc3N3b3JkQgcKBV9yb2xlIj0KElVwZGF0ZVVzZXJSZXNwb25zZRInCgR1c2VyGAEgASgLMhkubWVyY2F0by5pZGVudGl0eS52MS5Vc2VyIiQKEURlbGV0ZVVzZXJSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkiFAoSRGVsZXRlVXNlclJlc3BvbnNlIicKFEdldFVzZXJBY2Nlc3NSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkiWAoVR2V0VXNlckFjY2Vzc1Jlc3BvbnNlEicKBHJvbGUYASABKA4yGS5tZXJjYXRvLmlkZW50aXR5LnYxLlJvbGUSFgoOYWNjZXNzX3ZlcnNpb24YAiABKAMiEAoOR2V0Sndrc1JlcXVlc3QiOQoPR2V0Sndrc1Jlc3BvbnNlEiYKBGtleXMYASADKAsyGC5tZXJjYXRvLmlkZW50aXR5LnYxLkp3ayJyCgNKd2sSCwoDa3R5GAEgASgJEgsKA2tpZBgCIAEoCRILCgN1c2UYAyABKAkSCwoDYWxnGAQgASgJEgsKA2NydhgFIAEoCRIJCgF4GAYgASgJEgkKAXkYByABKAkSCQoBbhgIIAEoCRIJCgFlGAkgASgJKj8KBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEhEKDVJPTEVfQ1VTVE9NRVIQARIOCgpST0xFX0FETUlOEAIyyAcKD0lkZW50aXR5U2VydmljZRJhCghSZWdpc3RlchIkLm1lcmNhdG8uaWRlbnRpdHkudjEuUmVnaXN0ZXJSZXF1ZXN0GiUubWVyY2F0by5pZGVudGl0eS52MS5SZWdpc3RlclJlc3BvbnNlIgiKtRgECAEYARJYCgVMb2dpbhIhLm1lcmNhdG8uaWRlbnRpdHkudjEuTG9naW5SZXF1ZXN0GiIubWVyY2F0by5pZGVudGl0eS52MS5Mb2dpblJlc3BvbnNlIgiKtRgECAEYARJtCgxSZWZyZXNoVG9rZW4SKC5tZXJjYXRvLmlkZW50aXR5LnYxLlJlZnJlc2hUb2tlblJlcXVlc3QaKS5tZXJjYXRvLmlkZW50aXR5LnYxLlJlZnJlc2hUb2tlblJlc3BvbnNlIgiKtRgECAEYARJqCgdHZXRVc2VyEiMubWVyY2F0by5pZGVudGl0eS52MS5HZXRVc2VyUmVxdWVzdBokLm1lcmNhdG8uaWRlbnRpdHkudjEuR2V0VXNlclJlc3BvbnNlIhSQAgGKtRgNCAISB3VzZXJfaWQYAxJnCglMaXN0VXNlcnMSJS5tZXJjYXRvLmlkZW50aXR5LnYxLkxpc3RVc2Vyc1JlcXVlc3QaJi5tZXJjYXRvLmlkZW50aXR5LnYxLkxpc3RVc2Vyc1Jlc3BvbnNlIguQAgGKtRgECAMYAxJuCgpVcGRhdGVVc2VyEiYubWVyY2F0by5pZGVudGl0eS52MS5VcGRhdGVVc2VyUmVxdWVzdBonLm1lcmNhdG8uaWRlbnRpdHkudjEuVXBkYXRlVXNlclJlc3BvbnNlIg+KtRgLCAISB3VzZXJfaWQSbgoKRGVsZXRlVXNlchImLm1lcmNhdG8uaWRlbnRpdHkudjEuRGVsZXRlVXNlclJlcXVlc3QaJy5tZXJjYXRvLmlkZW50aXR5LnYxLkRlbGV0ZVVzZXJSZXNwb25zZSIPirUYCwgCEgd1c2VyX2lkEnEKDUdldFVzZXJBY2Nlc3MSKS5tZXJjYXRvLmlkZW50aXR5LnYxLkdldFVzZXJBY2Nlc3NSZXF1ZXN0GioubWVyY2F0by5pZGVudGl0eS52MS5HZXRVc2VyQWNjZXNzUmVzcG9uc2UiCZACAYq1GAIIBBJhCgdHZXRKd2tzEiMubWVyY2F0by5pZGVudGl0eS52MS5HZXRKd2tzUmVxdWVzdBokLm1lcmNhdG8uaWRlbnRpdHkudjEuR2V0Sndrc1Jlc3BvbnNlIguQAgGKtRgECAEYA2IGcHJvdG8z", [file_google_protobuf_timestamp, file_mercato_common_v1_options]);
 
 /**
  * User is an account.
@@ -465,6 +465,56 @@ export const DeleteUserResponseSchema: GenMessage<DeleteUserResponse> = /*@__PUR
   messageDesc(file_mercato_identity_v1_identity, 14);
 
 /**
+ * GetUserAccessRequest names the user whose access to read.
+ *
+ * @generated from message mercato.identity.v1.GetUserAccessRequest
+ */
+export type GetUserAccessRequest = Message<"mercato.identity.v1.GetUserAccessRequest"> & {
+  /**
+   * Id of the user.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+};
+
+/**
+ * Describes the message mercato.identity.v1.GetUserAccessRequest.
+ * Use `create(GetUserAccessRequestSchema)` to create a new message.
+ */
+export const GetUserAccessRequestSchema: GenMessage<GetUserAccessRequest> = /*@__PURE__*/
+  messageDesc(file_mercato_identity_v1_identity, 15);
+
+/**
+ * GetUserAccessResponse is what the user's access tokens must carry to be honoured.
+ *
+ * @generated from message mercato.identity.v1.GetUserAccessResponse
+ */
+export type GetUserAccessResponse = Message<"mercato.identity.v1.GetUserAccessResponse"> & {
+  /**
+   * The user's role now; a token naming another role is refused.
+   *
+   * @generated from field: mercato.identity.v1.Role role = 1;
+   */
+  role: Role;
+
+  /**
+   * The user's access version now; a token with a lower `ver` claim is refused.
+   * It grows when the role or password changes and when a session is revoked.
+   *
+   * @generated from field: int64 access_version = 2;
+   */
+  accessVersion: bigint;
+};
+
+/**
+ * Describes the message mercato.identity.v1.GetUserAccessResponse.
+ * Use `create(GetUserAccessResponseSchema)` to create a new message.
+ */
+export const GetUserAccessResponseSchema: GenMessage<GetUserAccessResponse> = /*@__PURE__*/
+  messageDesc(file_mercato_identity_v1_identity, 16);
+
+/**
  * GetJwksRequest has no fields.
  *
  * @generated from message mercato.identity.v1.GetJwksRequest
@@ -477,7 +527,7 @@ export type GetJwksRequest = Message<"mercato.identity.v1.GetJwksRequest"> & {
  * Use `create(GetJwksRequestSchema)` to create a new message.
  */
 export const GetJwksRequestSchema: GenMessage<GetJwksRequest> = /*@__PURE__*/
-  messageDesc(file_mercato_identity_v1_identity, 15);
+  messageDesc(file_mercato_identity_v1_identity, 17);
 
 /**
  * GetJwksResponse is a JSON Web Key Set (RFC 7517).
@@ -498,7 +548,7 @@ export type GetJwksResponse = Message<"mercato.identity.v1.GetJwksResponse"> & {
  * Use `create(GetJwksResponseSchema)` to create a new message.
  */
 export const GetJwksResponseSchema: GenMessage<GetJwksResponse> = /*@__PURE__*/
-  messageDesc(file_mercato_identity_v1_identity, 16);
+  messageDesc(file_mercato_identity_v1_identity, 18);
 
 /**
  * Jwk is one public JSON Web Key. Field names follow RFC 7517/7518 so the JSON
@@ -576,7 +626,7 @@ export type Jwk = Message<"mercato.identity.v1.Jwk"> & {
  * Use `create(JwkSchema)` to create a new message.
  */
 export const JwkSchema: GenMessage<Jwk> = /*@__PURE__*/
-  messageDesc(file_mercato_identity_v1_identity, 17);
+  messageDesc(file_mercato_identity_v1_identity, 19);
 
 /**
  * Role is what a user may do beyond their own data.
@@ -695,6 +745,20 @@ export const IdentityService: GenService<{
     methodKind: "unary";
     input: typeof DeleteUserRequestSchema;
     output: typeof DeleteUserResponseSchema;
+  },
+  /**
+   * GetUserAccess returns what a user's access tokens must match to be honoured:
+   * the user's current role and access version (the `ver` claim). The edge asks
+   * it, and listens for UserAccessChanged and UserDeleted, so a role change, a
+   * deletion or a revoked session takes effect before the tokens expire.
+   * NOT_FOUND for a user that does not exist (any more). Never exposed.
+   *
+   * @generated from rpc mercato.identity.v1.IdentityService.GetUserAccess
+   */
+  getUserAccess: {
+    methodKind: "unary";
+    input: typeof GetUserAccessRequestSchema;
+    output: typeof GetUserAccessResponseSchema;
   },
   /**
    * GetJwks returns the public keys that verify access tokens, as a JSON Web

@@ -221,7 +221,10 @@ export type RegisterWebhookRequest = Message<"mercato.notification.v1.RegisterWe
   userId: string;
 
   /**
-   * Absolute http or https URL of the endpoint, at most 2048 characters.
+   * Absolute https URL of the endpoint, at most 2048 characters, whose host
+   * resolves only to public internet addresses (it is checked again before
+   * every delivery). Plain http and private addresses are refused unless the
+   * service is configured to allow them (local runs and tests).
    *
    * @generated from field: string url = 2;
    */
