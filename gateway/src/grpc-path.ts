@@ -5,7 +5,6 @@
  * uncompressed (or declared-compressed) frame holding a message that decodes. A malformed frame or
  * message is the client's error (INVALID_ARGUMENT), where connect would answer INTERNAL.
  */
-import { constants as http2Constants } from "node:http2";
 import type { Message, Registry } from "@bufbuild/protobuf";
 import {
   Code,
@@ -18,6 +17,7 @@ import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { Logger } from "@mercato/platform/log";
+import { endAfterAnswer } from "./connection.js";
 import { EdgeError } from "./errors.js";
 import { decodeBinary, decodeJson, type EdgeRequest, header, readBody } from "./protocol.js";
 import { registerReflection } from "./reflection.js";
@@ -147,10 +147,10 @@ export function createGrpcPath(options: GrpcPathOptions): (req: EdgeRequest, res
       } catch (error) {
         const edgeError =
           error instanceof EdgeError ? error : new EdgeError(Code.InvalidArgument, "unreadable request");
+        // A body refused half-way is not read further: the stream, or the connection (in stages, so
+        // that the answer survives), ends after the answer.
+        endAfterAnswer(res, options.bodyTimeoutMs);
         sendGrpcStatus(req, res, edgeError);
-        // A body refused half-way is not read further: the stream (or connection) is closed.
-        if ("stream" in res && res.stream) res.stream.close(http2Constants.NGHTTP2_NO_ERROR);
-        else req.socket?.destroy();
         return;
       }
       const problem = checkBody(req, route, body, registry);

@@ -1,13 +1,11 @@
 /**
  * A lean gRPC unary client for the edge's hot path: bytes in, bytes out. Sessions come from
- * connect-node's `Http2SessionManager` (one per upstream address: connect, keepalive pings with
- * back-off on `too_many_pings`, a new connection after GOAWAY, idle timeout), statuses are read with
- * `@connectrpc/connect/protocol-grpc`'s helpers (`validateResponse`, `validateTrailer`), and this file
- * adds only what forwarding needs on top: round-robin over the addresses of a target with back-off for
- * failing ones, `dns:` names resolved in the background, 5-byte framing, `grpc-timeout` and a local
- * deadline, cancellation, a bounded response (message size, header list size, session memory), a
- * fresh session before HTTP/2 stream ids run out or after a maximum age, and one retry of a call that
- * provably never reached the service. See docs/decisions.md for why not connect-node's gRPC transport.
+ * connect-node's `Http2SessionManager`, one per upstream address (grpc-endpoints.ts: addresses,
+ * round-robin, back-off, session rotation); statuses are read with `@connectrpc/connect/protocol-grpc`'s
+ * helpers (`validateResponse`, `validateTrailer`). This file adds what forwarding needs on top: 5-byte
+ * framing, `grpc-timeout` and a local deadline, cancellation, a bounded response (message size, header
+ * list size, session memory), and one retry of a call that provably never reached the service. See
+ * docs/decisions.md for why not connect-node's gRPC transport.
  *
  * Failures reject with a `ConnectError`: `isWireError` when the status came from the service (its
  * trailers), otherwise a local failure whose `cause` says what happened (for logs, never for clients).
@@ -21,10 +19,9 @@ import {
   type IncomingHttpHeaders,
   type OutgoingHttpHeaders,
 } from "node:http2";
-import { connect as netConnect } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { parseContentType, validateResponse, validateTrailer } from "@connectrpc/connect/protocol-grpc";
-import { Http2SessionManager } from "@connectrpc/connect-node";
+import { type Endpoint, EndpointPool, type EndpointSettings, localError } from "./grpc-endpoints.js";
 
 /** Settings of a {@link GrpcUnaryClient}. */
 export interface GrpcUnaryOptions {
@@ -54,43 +51,7 @@ export interface GrpcUnaryOptions {
   readonly lookup?: (host: string) => Promise<readonly LookupAddress[]>;
 }
 
-/** One address of an upstream and its current session manager. */
-interface Endpoint {
-  readonly key: string;
-  manager: Http2SessionManager;
-  /** The session the manager last handed out (closed gracefully when the endpoint rotates). */
-  session: ClientHttp2Session | undefined;
-  streams: number;
-  bornAt: number;
-  /** Skipped until this time (epoch ms) after a failure. */
-  retryAt: number;
-  backoffMs: number;
-}
-
-/** How the addresses of a target are found. */
-type Addresses =
-  | { readonly kind: "static"; readonly list: readonly string[] }
-  | { readonly kind: "dns"; readonly host: string; readonly port: number };
-
 const maxTimeoutValue = 99_999_999; // grpc-timeout allows at most 8 digits
-
-function parsePort(value: string, target: string): number {
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new Error(`bad port in target ${target}`);
-  return port;
-}
-
-/** The addresses of a grpc-js style target (`ipv4:`, `ipv6:`, `dns:`, `unix:`), as `host:port` or `unix:path`. */
-export function parseTarget(target: string): Addresses {
-  if (target.startsWith("unix:")) return { kind: "static", list: [target.replace(/^unix:(\/\/)?/, "unix:")] };
-  const list = /^ipv[46]:(.*)$/.exec(target)?.[1];
-  if (list !== undefined) return { kind: "static", list: list.split(",").map((a) => a.trim()) };
-  const name = /^dns:(?:\/\/[^/]*\/)?(.*)$/.exec(target)?.[1] ?? target;
-  const match = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(name);
-  if (!match?.[1] || !match[2]) throw new Error(`unsupported upstream target ${target}`);
-  const host = match[1].replace(/^\[|\]$/g, "");
-  return { kind: "dns", host, port: parsePort(match[2], target) };
-}
 
 /** What one call sends besides the path and body: extra request metadata (ASCII values). */
 export type RequestMetadata = Record<string, string | string[]>;
@@ -106,11 +67,6 @@ export interface UnaryResponse {
 export interface UnaryCall {
   readonly result: Promise<UnaryResponse>;
   cancel(): void;
-}
-
-/** A local failure: a client-safe message, the real reason as the cause. */
-function localError(code: Code, message: string, reason: string, cause?: unknown): ConnectError {
-  return new ConnectError(message, code, undefined, undefined, new Error(reason, { cause }));
 }
 
 /** A failure before the call reached the service: safe to send again. */
@@ -129,22 +85,16 @@ function toHeaders(incoming: IncomingHttpHeaders): Headers {
 
 /** A gRPC unary client for one upstream target. */
 export class GrpcUnaryClient {
-  private endpoints: Endpoint[] = [];
-  private next = 0;
-  private resolvedAt = 0;
-  private resolving: Promise<void> | undefined;
   private closed = false;
-  private readonly addresses: Addresses;
-  private readonly options: Required<Omit<GrpcUnaryOptions, "lookup">>;
-  private readonly lookup: (host: string) => Promise<readonly LookupAddress[]>;
+  private readonly pool: EndpointPool;
+  private readonly maxResponseBytes: number;
 
   constructor(
     readonly target: string,
     options: GrpcUnaryOptions = {},
   ) {
-    this.addresses = parseTarget(target);
-    this.options = {
-      maxResponseBytes: options.maxResponseBytes ?? 4 * 1024 * 1024,
+    this.maxResponseBytes = options.maxResponseBytes ?? 4 * 1024 * 1024;
+    const settings: EndpointSettings = {
       maxHeaderListBytes: options.maxHeaderListBytes ?? 32 * 1024,
       maxSessionMemoryMiB: options.maxSessionMemoryMiB ?? 32,
       initialBackoffMs: options.initialBackoffMs ?? 100,
@@ -155,9 +105,9 @@ export class GrpcUnaryClient {
       resolveRetryMs: options.resolveRetryMs ?? 1_000,
       maxStreamsPerSession: options.maxStreamsPerSession ?? 2 ** 29,
       maxSessionAgeMs: options.maxSessionAgeMs ?? 30 * 60_000,
+      lookup: options.lookup ?? ((host) => dnsLookup(host, { all: true })),
     };
-    this.lookup = options.lookup ?? ((host) => dnsLookup(host, { all: true }));
-    if (this.addresses.kind === "static") this.endpoints = this.addresses.list.map((a) => this.endpoint(a));
+    this.pool = new EndpointPool(target, settings);
   }
 
   /**
@@ -173,16 +123,16 @@ export class GrpcUnaryClient {
   ): UnaryCall {
     const controller = new AbortController();
     const result = (async () => {
-      await this.refreshAddresses();
+      await this.pool.refresh();
       // A call refused before it reached the service (no session, GOAWAY, refused stream) is safe to
       // send once more, to another address when there is one.
       for (let attempt = 0; ; attempt++) {
-        const endpoint = this.pick();
+        const endpoint = this.pool.pick();
         try {
           return await this.attempt(endpoint, path, body, metadata, deadline, sendTimeout, controller.signal);
         } catch (error) {
           if (!(error instanceof NotSent)) throw error;
-          this.failed(endpoint);
+          this.pool.failed(endpoint);
           if (attempt >= 1 || controller.signal.aborted) {
             throw localError(Code.Unavailable, "service unavailable", error.message, error.cause);
           }
@@ -195,8 +145,8 @@ export class GrpcUnaryClient {
   /** Resolves once a session to some address is connected, or rejects at `deadline`. */
   async waitForReady(deadline: number): Promise<void> {
     for (;;) {
-      await this.refreshAddresses().catch(() => {});
-      const endpoint = this.endpoints.length > 0 ? this.pick() : undefined;
+      await this.pool.refresh().catch(() => {});
+      const endpoint = this.pool.known ? this.pool.pick() : undefined;
       if (endpoint !== undefined) {
         const state = await Promise.race([
           endpoint.manager.connect(),
@@ -216,120 +166,7 @@ export class GrpcUnaryClient {
   /** Closes every session; calls after this fail. */
   close(): void {
     this.closed = true;
-    for (const endpoint of this.endpoints) endpoint.manager.abort();
-  }
-
-  private endpoint(address: string): Endpoint {
-    return {
-      key: address,
-      manager: this.manager(address),
-      session: undefined,
-      streams: 0,
-      bornAt: Date.now(),
-      retryAt: 0,
-      backoffMs: this.options.initialBackoffMs,
-    };
-  }
-
-  private manager(address: string): Http2SessionManager {
-    const unix = address.startsWith("unix:");
-    const createConnection = () => {
-      if (unix) return netConnect(address.slice(5));
-      const colon = address.lastIndexOf(":");
-      const host = address.slice(0, colon).replace(/^\[|\]$/g, "");
-      // Small request and response frames must not wait for an ACK (Nagle).
-      return netConnect({ host, port: Number(address.slice(colon + 1)), noDelay: true });
-    };
-    return new Http2SessionManager(
-      unix ? "http://localhost" : `http://${address}`,
-      { pingIntervalMs: this.options.keepaliveMs, pingTimeoutMs: this.options.pingTimeoutMs },
-      {
-        createConnection,
-        maxSessionMemory: this.options.maxSessionMemoryMiB,
-        settings: { maxHeaderListSize: this.options.maxHeaderListBytes, enablePush: false },
-      },
-    );
-  }
-
-  /** A new session for an endpoint whose session is old or near the end of its stream ids. */
-  private rotate(endpoint: Endpoint): void {
-    const old = endpoint.session;
-    endpoint.manager = this.manager(endpoint.key);
-    endpoint.session = undefined;
-    endpoint.streams = 0;
-    endpoint.bornAt = Date.now();
-    // Graceful: calls in flight on the old session finish, then it closes.
-    if (old !== undefined && !old.closed && !old.destroyed) old.close();
-  }
-
-  private failed(endpoint: Endpoint): void {
-    endpoint.retryAt = Date.now() + endpoint.backoffMs;
-    endpoint.backoffMs = Math.min(endpoint.backoffMs * 2, this.options.maxBackoffMs);
-  }
-
-  /**
-   * Keeps a `dns:` target's addresses fresh. Known addresses keep serving while a lookup runs in the
-   * background; only a target with none yet waits for it. A failed lookup counts as a refresh too
-   * (retried after `resolveRetryMs`), so a DNS outage never adds a lookup to every call.
-   */
-  private refreshAddresses(): Promise<void> {
-    if (this.addresses.kind !== "dns" || Date.now() - this.resolvedAt <= this.options.resolveEveryMs) {
-      return Promise.resolve();
-    }
-    const running = this.resolve();
-    if (this.endpoints.length > 0) {
-      running.catch(() => {});
-      return Promise.resolve();
-    }
-    return running;
-  }
-
-  private resolve(): Promise<void> {
-    const addresses = this.addresses;
-    if (addresses.kind !== "dns") return Promise.resolve();
-    this.resolving ??= (async () => {
-      try {
-        const found = await this.lookup(addresses.host);
-        if (found.length === 0) throw new Error("no addresses");
-        const keys = found.map((a) =>
-          a.family === 6 ? `[${a.address}]:${addresses.port}` : `${a.address}:${addresses.port}`,
-        );
-        const kept = this.endpoints.filter((e) => keys.includes(e.key));
-        for (const gone of this.endpoints) if (!keys.includes(gone.key)) gone.session?.close();
-        const added = keys.filter((k) => !kept.some((e) => e.key === k)).map((k) => this.endpoint(k));
-        this.endpoints = [...kept, ...added];
-        this.resolvedAt = Date.now();
-      } catch (error) {
-        this.resolvedAt = Date.now() - this.options.resolveEveryMs + this.options.resolveRetryMs;
-        if (this.endpoints.length === 0) {
-          throw localError(
-            Code.Unavailable,
-            "service unavailable",
-            `cannot resolve ${addresses.host}: ${(error as Error).message}`,
-          );
-        }
-      } finally {
-        this.resolving = undefined;
-      }
-    })();
-    return this.resolving;
-  }
-
-  /** The next address round-robin, skipping those in back-off while another is usable. */
-  private pick(): Endpoint {
-    const n = this.endpoints.length;
-    if (n === 0) throw localError(Code.Unavailable, "service unavailable", `no address for ${this.target}`);
-    const now = Date.now();
-    for (let i = 0; i < n; i++) {
-      const endpoint = this.endpoints[(this.next + i) % n] as Endpoint;
-      if (endpoint.retryAt <= now) {
-        this.next = (this.next + i + 1) % n;
-        return endpoint;
-      }
-    }
-    const endpoint = this.endpoints[this.next % n] as Endpoint;
-    this.next = (this.next + 1) % n;
-    return endpoint;
+    this.pool.close();
   }
 
   private async attempt(
@@ -346,11 +183,7 @@ export class GrpcUnaryClient {
     if (timeoutMs <= 0)
       throw localError(Code.DeadlineExceeded, "deadline exceeded", "deadline passed before the call");
     if (signal.aborted) throw localError(Code.Canceled, "request canceled", "cancelled before the call");
-    const o = this.options;
-    if (endpoint.streams >= o.maxStreamsPerSession || Date.now() - endpoint.bornAt >= o.maxSessionAgeMs) {
-      this.rotate(endpoint);
-    }
-    endpoint.streams++;
+    this.pool.claim(endpoint);
     const headers: OutgoingHttpHeaders = {
       "content-type": "application/grpc+proto",
       te: "trailers",
@@ -388,13 +221,7 @@ export class GrpcUnaryClient {
         if (error === stopReason) throw error;
         throw new NotSent(`cannot reach ${endpoint.key}`, { cause: error });
       }
-      const session = stream.session as ClientHttp2Session;
-      if (endpoint.session !== session) {
-        // The manager stops listening to a session it has moved on from; a late error (a PING
-        // timing out while the old session drains) must not become an uncaught exception.
-        session.on("error", () => {});
-        endpoint.session = session;
-      }
+      this.pool.adopt(endpoint, stream.session as ClientHttp2Session);
       const response = this.exchange(endpoint, stream, body);
       response.catch(() => {}); // settled by the race below, or ignored after a deadline or cancellation
       return await Promise.race([response, stopped]);
@@ -407,7 +234,7 @@ export class GrpcUnaryClient {
 
   /** Sends one framed message on `stream` and reads the answer. */
   private exchange(endpoint: Endpoint, stream: ClientHttp2Stream, body: Buffer): Promise<UnaryResponse> {
-    const max = this.options.maxResponseBytes;
+    const max = this.maxResponseBytes;
     const session = stream.session as ClientHttp2Session; // a closed stream no longer knows it
     return new Promise<UnaryResponse>((resolve, reject) => {
       let header: Headers | undefined;

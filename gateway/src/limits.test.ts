@@ -1,4 +1,5 @@
-import { connect as http2Connect } from "node:http2";
+import { type ClientHttp2Session, connect as http2Connect } from "node:http2";
+import { Worker } from "node:worker_threads";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { catalogV1, identityV1 } from "@mercato/sdk";
 import { createGrpcClient } from "@mercato/sdk/grpc";
@@ -125,6 +126,144 @@ describe("request bodies", () => {
   });
 });
 
+/** A raw gRPC call on `session`: the HTTP status and the grpc-status, from headers or trailers. */
+function grpcExchange(
+  session: ClientHttp2Session,
+  path: string,
+  body: Buffer,
+): Promise<{ status: string | undefined; rst: number }> {
+  return new Promise((resolve) => {
+    const stream = session.request({
+      ":method": "POST",
+      ":path": path,
+      "content-type": "application/grpc",
+      te: "trailers",
+    });
+    let status: string | undefined;
+    stream.on("response", (h) => {
+      status ??= h["grpc-status"] as string | undefined;
+    });
+    stream.on("trailers", (h) => {
+      status ??= h["grpc-status"] as string | undefined;
+    });
+    stream.on("error", () => {});
+    stream.on("close", () => resolve({ status, rst: stream.rstCode ?? 0 }));
+    stream.resume();
+    stream.end(body);
+  });
+}
+
+const grpcFrame = (payload: Buffer) => {
+  const prefix = Buffer.alloc(5);
+  prefix.writeUInt32BE(payload.length, 1);
+  return Buffer.concat([prefix, payload]);
+};
+
+/** One HTTP/1.1 upload for {@link uploadElsewhere}: what is sent, and the answer's status read back. */
+interface Upload {
+  readonly path: string;
+  readonly headers: Record<string, string>;
+  /** The body: `size` bytes of "x", in a gRPC frame when `framed`. */
+  readonly size: number;
+  readonly framed?: boolean;
+}
+
+/**
+ * Runs uploads with fetch from a worker thread and returns "<HTTP status> <grpc-status or Connect
+ * code>" or the fetch error of each. Another thread, because in this one the client and the edge
+ * share an event loop, and the race between the client still sending and the edge closing never
+ * happens.
+ */
+async function uploadElsewhere(base: string, uploads: readonly Upload[]): Promise<string[]> {
+  const worker = new Worker(
+    `const { parentPort, workerData } = require("node:worker_threads");
+    const run = async ({ path, headers, size, framed }) => {
+      const payload = Buffer.alloc(size, "x");
+      let body = payload;
+      if (framed) {
+        body = Buffer.alloc(5 + size);
+        body.writeUInt32BE(size, 1);
+        payload.copy(body, 5);
+      }
+      try {
+        const response = await fetch(workerData.base + path, { method: "POST", headers, body });
+        const text = await response.text();
+        const code = response.headers.get("grpc-status") ?? JSON.parse(text).code;
+        return response.status + " " + code;
+      } catch (error) {
+        return "failed: " + error.message + " (" + (error.cause?.message ?? "") + ")";
+      }
+    };
+    Promise.all(workerData.uploads.map(run)).then((answers) => parentPort.postMessage(answers));`,
+    { eval: true, workerData: { base, uploads } },
+  );
+  try {
+    return await new Promise<string[]>((resolve, reject) => {
+      worker.once("message", resolve);
+      worker.once("error", reject);
+    });
+  } finally {
+    await worker.terminate();
+  }
+}
+
+describe("answers to requests refused while the client is still sending", () => {
+  // The default timeouts, so that the answer is what is tested, not how fast this machine uploads.
+  let roomy: TestGateway;
+  beforeAll(async () => {
+    roomy = await startTestGateway(upstreams, { MAX_BODY_BYTES: "4096" });
+  });
+  afterAll(async () => {
+    await roomy?.stop();
+  });
+
+  // Closing the socket at once made the client's TCP stack receive a reset that erased the answer:
+  // a third to a half of such uploads failed with "fetch failed: EPIPE" instead of reading a 413.
+  it("answers 413 to oversized HTTP/1.1 uploads (Connect and gRPC-Web) and closes the connection in stages", async () => {
+    const path = `${catalog}/ListProducts`;
+    const connect: Upload = { path, headers: { "content-type": "application/json" }, size: 8 * 1_048_576 };
+    const grpcWeb: Upload = {
+      path,
+      headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1" },
+      size: 8 * 1_048_576,
+      framed: true,
+    };
+    const answers = await uploadElsewhere(roomy.base, [...Array(6).fill(connect), ...Array(3).fill(grpcWeb)]);
+    expect(answers).toEqual([...Array(6).fill("413 resource_exhausted"), ...Array(3).fill("200 8")]);
+  });
+
+  it("answers 431 to oversized headers while the body is still coming", async () => {
+    const upload: Upload = {
+      path: `${catalog}/ListProducts`,
+      headers: { "content-type": "application/json", "x-padding": "p".repeat(20_000) },
+      size: 4 * 1_048_576,
+    };
+    expect(await uploadElsewhere(roomy.base, Array(4).fill(upload))).toEqual(
+      Array(4).fill("431 resource_exhausted"),
+    );
+  });
+
+  it("costs an oversized HTTP/2 upload only its stream: the same session answers the next calls", async () => {
+    // As grpc-js does: the client's own session memory is not what limits its message sizes.
+    const session = http2Connect(roomy.base, { maxSessionMemory: 1024 });
+    session.on("error", () => {});
+    try {
+      const big = grpcFrame(Buffer.alloc(16 * 1_048_576, 0x20));
+      const refused = await Promise.all(
+        Array.from({ length: 3 }, () => grpcExchange(session, `${catalog}/ListProducts`, big)),
+      );
+      expect(refused.map((r) => r.status)).toEqual(["8", "8", "8"]);
+      for (let i = 0; i < 3; i++) {
+        const next = await grpcExchange(session, `${catalog}/ListProducts`, grpcFrame(Buffer.alloc(0)));
+        expect(next).toEqual({ status: "0", rst: 0 });
+      }
+      expect(session.closed || session.destroyed).toBe(false);
+    } finally {
+      session.destroy();
+    }
+  });
+});
+
 describe("page sizes", () => {
   it("caps page_size at MAX_PAGE_SIZE in JSON, binary and gRPC requests, leaving smaller ones alone", async () => {
     await postJson(edge.base, `${catalog}/ListProducts`, { pageSize: 100_000 });
@@ -243,7 +382,7 @@ describe("slow and never-finishing clients", () => {
     expect(Date.now() - started).toBeLessThan(2_500);
   });
 
-  it("resets a gRPC stream whose request never finishes within the request timeout", async () => {
+  it("answers DEADLINE_EXCEEDED to a gRPC request that never finishes within the request timeout, and ends its stream", async () => {
     const session = http2Connect(edge.base);
     try {
       const started = Date.now();
@@ -254,10 +393,15 @@ describe("slow and never-finishing clients", () => {
         te: "trailers",
       });
       stream.on("error", () => {});
+      let status: unknown;
+      stream.on("response", (h) => {
+        status = h["grpc-status"];
+      });
       stream.write(Buffer.from([0, 0, 0, 0, 10, 0x08])); // a frame promising 10 bytes, 1 sent
       const pinger = setInterval(() => session.ping(() => {}), 200); // keeps the session busy
       await new Promise((resolve) => stream.once("close", resolve));
       clearInterval(pinger);
+      expect(status).toBe("4");
       expect(Date.now() - started).toBeLessThan(1_500);
     } finally {
       session.destroy();

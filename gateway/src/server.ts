@@ -1,12 +1,9 @@
 /**
- * The edge gateway: one public port speaking HTTP/1.1 and h2c (the HTTP/2 connection preface is
- * sniffed on each new connection), an admin port (/healthz, /readyz, /metrics), the route table
- * built from the contracts, identity's keys, and the channels to the services.
+ * The edge gateway: one public port speaking HTTP/1.1 and h2c (listener.ts), an admin port (/healthz,
+ * /readyz, /metrics), the route table built from the contracts, identity's keys, and the channels to
+ * the services; started and drained as one.
  */
 import { randomUUID } from "node:crypto";
-import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
-import { createServer as createHttp2Server, type Http2Session } from "node:http2";
-import { type AddressInfo, createServer as createNetServer, type Socket } from "node:net";
 import { create, createRegistry, fromBinary, type Registry, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type AdminServer, startAdminServer } from "@mercato/platform/admin";
@@ -19,6 +16,7 @@ import { type JwksFetcher, KeyStore, TokenVerifier } from "./auth.js";
 import { type GatewayConfig, upstreamAddresses } from "./config.js";
 import { createEdgeHandler } from "./edge.js";
 import { IdempotencyStore } from "./idempotency.js";
+import { createPublicPort, type PublicPort } from "./listener.js";
 import { RateLimiter } from "./ratelimit.js";
 import { buildRouteTable, type RouteTable } from "./routes.js";
 import { loadStaticSite } from "./static.js";
@@ -54,8 +52,6 @@ export interface Gateway {
   /** What the edge knows about each token's user (see access.ts). */
   readonly access: AccessCheck;
 }
-
-const h2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
 const getJwksPath = `/${identityV1.IdentityService.typeName}/${identityV1.IdentityService.method.getJwks.name}`;
 
@@ -126,14 +122,12 @@ function accessLookupOverGrpc(upstreams: Upstreams, timeoutMs: number): AccessLo
   };
 }
 
-/** Builds the gateway from its configuration; nothing listens until `start()`. */
-export function buildGateway(deps: GatewayDeps): Gateway {
+/**
+ * identity's keys, the access check (what identity says of a token's user now) and the token
+ * verifier, all over the identity channel.
+ */
+function createAuth(deps: GatewayDeps, upstreams: Upstreams) {
   const { config, logger } = deps;
-  const table = deps.table ?? buildRouteTable(services);
-  const upstreams = new Upstreams(
-    { ...upstreamAddresses(config), ...deps.extraUpstreams },
-    { maxDeadlineMs: config.maxDeadlineMs },
-  );
   const keys = new KeyStore({
     fetch: jwksOverGrpc(upstreams, 5_000),
     logger,
@@ -153,192 +147,136 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     clockToleranceSec: config.jwtClockToleranceSec,
     access: users,
   });
-  let accessEvents: AccessEvents | undefined;
-  const limiter = config.rateLimitEnabled
-    ? new RateLimiter({
-        budgets: {
-          strict: config.rateLimitStrict,
-          default: config.rateLimitDefault,
-          loose: config.rateLimitLoose,
-        },
-        replicas: config.replicas,
-        maxKeys: config.rateLimitMaxKeys,
-      })
-    : undefined;
-  const idempotency = new IdempotencyStore({
-    ttlMs: config.idempotencyTtlMs,
-    maxEntries: config.idempotencyMaxEntries,
-    maxResponseBytes: config.idempotencyMaxResponseBytes,
-  });
+  return { keys, users, verifier };
+}
 
-  let draining = false;
-  let ready = false;
-  let inFlight = 0;
-  const handler = createEdgeHandler({
-    table,
-    upstreams,
-    verifier,
-    keys,
-    logger,
-    registry: deps.registry ?? createRegistry(...allFiles),
-    maxBodyBytes: config.maxBodyBytes,
-    maxDeadlineMs: config.maxDeadlineMs,
-    defaultDeadlineMs: config.defaultDeadlineMs,
-    bodyTimeoutMs: config.requestTimeoutMs,
-    maxPageSize: config.maxPageSize,
-    limiter,
-    trustedProxyHops: config.trustedProxyHops,
-    idempotency,
-    users,
-    corsOrigins: config.corsOrigins,
-    forwardRequestHeaders: config.forwardRequestHeaders,
-    forwardResponseHeaders: config.forwardResponseHeaders,
-    tracing: deps.tracing ?? false,
-    draining: () => draining,
-  });
-  const site = loadStaticSite(config.webRoot, (path) => table.routes.has(path), logger);
-  const counted: typeof handler = (req, res) => {
-    inFlight++;
-    res.once("close", () => inFlight--);
-    if (site?.serve(req, res)) return;
-    handler(req, res);
-  };
-
-  // Slow clients are bounded: the headers must arrive within headersTimeout, the whole request
-  // within requestTimeout (Node answers 408 and closes), an idle keep-alive connection is closed
-  // after keepAliveTimeout; the timeouts are checked often enough to matter.
-  const http1: HttpServer = createHttpServer(
-    {
-      requestTimeout: config.requestTimeoutMs,
-      headersTimeout: config.headersTimeoutMs,
-      keepAliveTimeout: config.keepAliveTimeoutMs,
-      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(config.headersTimeoutMs / 4))),
+/** The per-caller token buckets, when rate limiting is on. */
+function createLimiter(config: GatewayConfig): RateLimiter | undefined {
+  if (!config.rateLimitEnabled) return undefined;
+  return new RateLimiter({
+    budgets: {
+      strict: config.rateLimitStrict,
+      default: config.rateLimitDefault,
+      loose: config.rateLimitLoose,
     },
-    counted,
-  );
-  // Malformed or oversized requests the HTTP parser refuses: a status and a fixed error, no banner.
-  http1.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
-    if (!socket.writable || (socket as Socket & { _httpMessage?: unknown })._httpMessage) {
-      socket.destroy();
-      return;
-    }
-    // A fixed Connect error body, so a Connect client reads a code rather than "unknown" for a status.
-    const [status, body] =
-      error.code === "ERR_HTTP_REQUEST_TIMEOUT"
-        ? ["408 Request Timeout", '{"code":"deadline_exceeded","message":"request not received in time"}']
-        : error.code === "HPE_HEADER_OVERFLOW"
-          ? [
-              "431 Request Header Fields Too Large",
-              '{"code":"resource_exhausted","message":"request headers too large"}',
-            ]
-          : ["400 Bad Request", '{"code":"invalid_argument","message":"malformed HTTP request"}'];
-    socket.end(
-      `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nx-content-type-options: nosniff\r\n\r\n${body}`,
+    replicas: config.replicas,
+    maxKeys: config.rateLimitMaxKeys,
+  });
+}
+
+/** A gateway built from its dependencies: its parts, and the state of its start and stop. */
+class EdgeGateway implements Gateway {
+  readonly table: RouteTable;
+  readonly keys: KeyStore;
+  readonly access: AccessCheck;
+  private readonly upstreams: Upstreams;
+  private readonly port: PublicPort;
+  private draining = false;
+  private ready = false;
+  private inFlight = 0;
+  private admin: AdminServer | undefined;
+  private accessEvents: AccessEvents | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly deps: GatewayDeps) {
+    const { config, logger } = deps;
+    this.table = deps.table ?? buildRouteTable(services);
+    const table = this.table;
+    this.upstreams = new Upstreams(
+      { ...upstreamAddresses(config), ...deps.extraUpstreams },
+      { maxDeadlineMs: config.maxDeadlineMs },
     );
-  });
-  const http2 = createHttp2Server({ settings: { maxConcurrentStreams: 1000 } }, counted);
-  const sessions = new Set<Http2Session>();
-  http2.on("session", (session) => {
-    sessions.add(session);
-    session.once("close", () => sessions.delete(session));
-    session.on("error", (error) => logger.debug({ err: error }, "HTTP/2 session error"));
-    // A session without a frame for this long is closed (and cut shortly after if it lingers).
-    session.setTimeout(config.http2IdleTimeoutMs, () => {
-      session.close();
-      setTimeout(() => session.destroy(), 1_000).unref();
+    const { keys, users, verifier } = createAuth(deps, this.upstreams);
+    this.keys = keys;
+    this.access = users;
+    const handler = createEdgeHandler({
+      table,
+      upstreams: this.upstreams,
+      verifier,
+      keys,
+      logger,
+      registry: deps.registry ?? createRegistry(...allFiles),
+      maxBodyBytes: config.maxBodyBytes,
+      maxDeadlineMs: config.maxDeadlineMs,
+      defaultDeadlineMs: config.defaultDeadlineMs,
+      bodyTimeoutMs: config.requestTimeoutMs,
+      maxPageSize: config.maxPageSize,
+      limiter: createLimiter(config),
+      trustedProxyHops: config.trustedProxyHops,
+      idempotency: new IdempotencyStore({
+        ttlMs: config.idempotencyTtlMs,
+        maxEntries: config.idempotencyMaxEntries,
+        maxResponseBytes: config.idempotencyMaxResponseBytes,
+      }),
+      users,
+      corsOrigins: config.corsOrigins,
+      forwardRequestHeaders: config.forwardRequestHeaders,
+      forwardResponseHeaders: config.forwardResponseHeaders,
+      tracing: deps.tracing ?? false,
+      draining: () => this.draining,
     });
-  });
+    const site = loadStaticSite(config.webRoot, (path) => table.routes.has(path), logger);
+    this.port = createPublicPort(config, logger, (req, res) => {
+      this.inFlight++;
+      res.once("close", () => this.inFlight--);
+      if (site?.serve(req, res)) return;
+      handler(req, res);
+    });
+  }
 
-  const sockets = new Set<Socket>();
-  // noDelay: the HTTP servers never see the connection event that would set it (they do not listen).
-  const listener = createNetServer({ noDelay: true }, (socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-    socket.on("error", () => socket.destroy());
-    socket.setTimeout(config.headersTimeoutMs, () => socket.destroy());
-    let head: Buffer = Buffer.alloc(0);
-    const onData = (chunk: Buffer) => {
-      head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
-      const n = Math.min(head.length, h2Preface.length);
-      const isHttp2 = head.subarray(0, n).equals(h2Preface.subarray(0, n));
-      if (isHttp2 && head.length < h2Preface.length) return; // wait for the whole preface
-      socket.off("data", onData);
-      socket.pause();
-      socket.setTimeout(0);
-      socket.unshift(head);
-      if (isHttp2) {
-        // The HTTP/2 session reads the unshifted bytes itself; the socket must stay paused.
-        http2.emit("connection", socket);
-      } else {
-        http1.emit("connection", socket);
-        socket.resume();
-      }
-    };
-    socket.on("data", onData);
-  });
-
-  let admin: AdminServer | undefined;
-  let stopping: Promise<void> | undefined;
-
-  return {
-    table,
-    keys,
-    access: users,
-    async start() {
-      await new Promise<void>((resolve, reject) => {
-        listener.once("error", reject);
-        listener.listen(config.port, config.host, () => {
-          listener.off("error", reject);
-          resolve();
-        });
+  async start(): Promise<{ port: number; adminPort: number }> {
+    const { config, logger } = this.deps;
+    const port = await this.port.listen(config.port, config.host);
+    let admin: AdminServer;
+    try {
+      admin = await startAdminServer({
+        host: config.adminHost,
+        port: config.adminPort,
+        isReady: () => this.ready && !this.draining,
+        logger,
       });
-      // The HTTP/1.1 server never listens itself; this starts its request and header timeouts.
-      http1.emit("listening");
-      const port = (listener.address() as AddressInfo).port;
-      try {
-        admin = await startAdminServer({
-          host: config.adminHost,
-          port: config.adminPort,
-          isReady: () => ready && !draining,
-          logger,
-        });
-      } catch (error) {
-        listener.close();
-        throw error;
-      }
-      keys.start();
-      if (config.natsUrl !== undefined) accessEvents = startAccessEvents(config.natsUrl, users, logger);
-      ready = true;
-      const skipped = table.skipped.map((s) => `${s.path} (${s.reason})`);
-      logger.info(
-        { port, adminPort: admin.port, routes: table.routes.size, skipped: skipped.length },
-        `gateway listening on http://${config.host}:${port}`,
-      );
-      logger.debug({ skipped }, "methods not exposed");
-      return { port, adminPort: admin.port };
-    },
+    } catch (error) {
+      this.port.drain();
+      throw error;
+    }
+    this.admin = admin;
+    this.keys.start();
+    if (config.natsUrl !== undefined)
+      this.accessEvents = startAccessEvents(config.natsUrl, this.access, logger);
+    this.ready = true;
+    const skipped = this.table.skipped.map((s) => `${s.path} (${s.reason})`);
+    logger.info(
+      { port, adminPort: admin.port, routes: this.table.routes.size, skipped: skipped.length },
+      `gateway listening on http://${config.host}:${port}`,
+    );
+    logger.debug({ skipped }, "methods not exposed");
+    return { port, adminPort: admin.port };
+  }
 
-    stop() {
-      stopping ??= (async () => {
-        draining = true;
-        ready = false;
-        listener.close();
-        http1.closeIdleConnections();
-        for (const session of sessions) session.close();
-        const deadline = Date.now() + config.shutdownGraceMs;
-        while (inFlight > 0 && Date.now() < deadline) {
-          await new Promise((resolve) => setTimeout(resolve, 25));
-        }
-        if (inFlight > 0) logger.warn({ inFlight }, "grace period over: cutting calls in flight");
-        http1.close();
-        for (const socket of sockets) socket.destroy();
-        keys.stop();
-        await accessEvents?.stop();
-        upstreams.close();
-        await admin?.close();
-        logger.info("gateway stopped");
-      })();
-      return stopping;
-    },
-  };
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const { config, logger } = this.deps;
+      this.draining = true;
+      this.ready = false;
+      this.port.drain();
+      const deadline = Date.now() + config.shutdownGraceMs;
+      while (this.inFlight > 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      if (this.inFlight > 0)
+        logger.warn({ inFlight: this.inFlight }, "grace period over: cutting calls in flight");
+      this.port.close();
+      this.keys.stop();
+      await this.accessEvents?.stop();
+      this.upstreams.close();
+      await this.admin?.close();
+      logger.info("gateway stopped");
+    })();
+    return this.stopping;
+  }
+}
+
+/** Builds the gateway from its configuration; nothing listens until `start()`. */
+export function buildGateway(deps: GatewayDeps): Gateway {
+  return new EdgeGateway(deps);
 }

@@ -5,6 +5,14 @@
  * catalog and the order service must stay fast. Every answer must pass `problemOf` (no internal,
  * unknown or data_loss, no 5xx but an upstream's 503/504, no internals in messages). Bounded: a fixed
  * time budget, 4 requests in flight.
+ *
+ * Its clients behave as real ones do. The gRPC calls share one HTTP/2 session, reopened if the edge
+ * closes it (every such teardown is itself a failure); like grpc-js, that session's own memory does
+ * not cap what it sends. Two past failures were told apart that way: ENHANCE_YOUR_CALM resets on every
+ * gRPC call after one 80 MB request (seed 1027061600) came from the fuzzer's own session — Node's
+ * 10 MiB default `maxSessionMemory` — while the edge had answered each one, so the test was wrong;
+ * `fetch failed` after an oversized upload (seed 1027126712) was the edge closing the connection
+ * while the client was still sending, so the product was wrong (gateway/src/connection.ts).
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import fc from "fast-check";
@@ -19,6 +27,7 @@ import {
   grpcCall,
   grpcFrame,
   grpcWebCall,
+  Http2Connection,
   http2Session,
   messageJson,
   problemOf,
@@ -115,7 +124,7 @@ describe("the edge under hostile input (fuzz)", () => {
       .sample(requestArb, { numRuns: 4_000, seed })
       .filter((r) => r.token === undefined || !r.rpc.path.endsWith("/DeleteUser"));
 
-    const session = http2Session(e2e.url);
+    const connection = new Http2Connection(e2e.url);
     const problems: string[] = [];
     const codes = new Map<string, number>();
     const send = async (r: Hostile): Promise<Answer> => {
@@ -144,9 +153,15 @@ describe("the edge under hostile input (fuzz)", () => {
           });
         }
         case "grpc":
-          return grpcCall(session, r.rpc.path, "application/grpc", Buffer.from(r.body), token);
+          return grpcCall(connection.session(), r.rpc.path, "application/grpc", Buffer.from(r.body), token);
         case "grpc+json":
-          return grpcCall(session, r.rpc.path, "application/grpc+json", Buffer.from(r.body), token);
+          return grpcCall(
+            connection.session(),
+            r.rpc.path,
+            "application/grpc+json",
+            Buffer.from(r.body),
+            token,
+          );
         default:
           return grpcWebCall(e2e.url, r.rpc.path, "application/grpc-web+proto", Buffer.from(r.body), token);
       }
@@ -206,7 +221,7 @@ describe("the edge under hostile input (fuzz)", () => {
     await Promise.all([worker(), worker(), worker(), worker()]);
     fuzzing = false;
     await beside;
-    session.close();
+    connection.close();
 
     const sorted = [...latencies].sort((a, b) => a - b);
     const p99 = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] ?? 0;
@@ -215,6 +230,7 @@ describe("the edge under hostile input (fuzz)", () => {
         `beside: ${latencies.length} calls, p50 ${sorted[Math.floor(sorted.length / 2)]?.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`,
     );
     expect(problems, `seed ${seed}`).toEqual([]);
+    expect(connection.teardowns, `seed ${seed}`).toEqual([]);
     expect(sent).toBeGreaterThan(200);
     expect(besideFailures).toEqual([]);
     expect(p99).toBeLessThan(besideP99BoundMs);

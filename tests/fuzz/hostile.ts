@@ -322,11 +322,48 @@ export async function grpcWebCall(
   };
 }
 
-/** An HTTP/2 session to the edge for gRPC calls (errors kept off the test's process). */
+/**
+ * An HTTP/2 session to the edge for gRPC calls (errors kept off the test's process). Like grpc-js, the
+ * session's own memory does not limit what it sends: with Node's default `maxSessionMemory` (10 MiB)
+ * one 80 MB request left the fuzzer's *own* session refusing every later stream with
+ * ENHANCE_YOUR_CALM (RST_STREAM 11) — the edge had answered every one of them.
+ */
 export function http2Session(base: string): ClientHttp2Session {
-  const session = http2Connect(base);
+  const session = http2Connect(base, { maxSessionMemory: Number.MAX_SAFE_INTEGER });
   session.on("error", () => {});
   return session;
+}
+
+/**
+ * The fuzzer's HTTP/2 connection, kept as a real client keeps one: one session for every call, and a
+ * new one once the edge has closed it (a client whose connection is torn down reconnects, so one
+ * teardown does not turn the rest of the run into transport failures). Every teardown other than a
+ * graceful GOAWAY(NO_ERROR) is recorded: no request deserves more than its own stream, so each is a
+ * problem in itself.
+ */
+export class Http2Connection {
+  #session: ClientHttp2Session | undefined;
+  /** How each session the edge tore down went (GOAWAY code, session error). */
+  readonly teardowns: string[] = [];
+
+  constructor(private readonly base: string) {}
+
+  /** The live session, a new one if the last was closed. */
+  session(): ClientHttp2Session {
+    const current = this.#session;
+    if (current !== undefined && !current.closed && !current.destroyed) return current;
+    const session = http2Session(this.base);
+    session.on("goaway", (code: number) => {
+      if (code !== 0) this.teardowns.push(`the edge sent GOAWAY with error code ${code}`);
+    });
+    session.on("error", (error: Error) => this.teardowns.push(`session error: ${error.message}`));
+    this.#session = session;
+    return session;
+  }
+
+  close(): void {
+    this.#session?.close();
+  }
 }
 
 /** Words that must never reach a client: stack frames, file paths, addresses, database internals. */

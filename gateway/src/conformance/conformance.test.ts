@@ -22,6 +22,44 @@ async function bodyOf(req: import("node:http").IncomingMessage): Promise<Buffer>
   return Buffer.concat(chunks);
 }
 
+/**
+ * The control port shim.mjs talks to: starts an edge per ServerCompatRequest (`start`) in this warm
+ * process and stops it when the runner is done with it; `close` stops those still running.
+ */
+function controlServer(start: (request: Uint8Array) => Promise<EdgeUnderTest>) {
+  const edges = new Map<string, EdgeUnderTest>();
+  let nextId = 0;
+  const server = createServer((req, res) => {
+    void (async () => {
+      try {
+        if (req.url === "/start") {
+          const edge = await start(await bodyOf(req));
+          const id = String(++nextId);
+          edges.set(id, edge);
+          res.writeHead(200, { "x-edge-id": id }).end(Buffer.from(edge.response));
+        } else {
+          const id = new URL(req.url ?? "/", "http://x").searchParams.get("id") ?? "";
+          await edges.get(id)?.stop();
+          edges.delete(id);
+          res.writeHead(204).end();
+        }
+      } catch (error) {
+        res.writeHead(500).end(String(error));
+      }
+    })();
+  });
+  return {
+    async listen(): Promise<string> {
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    },
+    async close(): Promise<void> {
+      for (const edge of edges.values()) await edge.stop();
+      server.close();
+    },
+  };
+}
+
 describe("the Connect conformance suite against the edge", () => {
   it(
     "passes every case the edge declares in config.yaml, except the justified known failures",
@@ -30,37 +68,17 @@ describe("the Connect conformance suite against the edge", () => {
       const root = repoRoot();
       const protoDir = join(root, ".tools/share/connectconformance/proto");
       const work = await mkdtemp(join(tmpdir(), "conformance-"));
-      const edges = new Map<string, EdgeUnderTest>();
-      let nextId = 0;
       // Edges started before the runner, for the receive limit it always sends (200 KiB), so none
       // has to start within the runner's 10 s on a busy machine; a request for another limit starts one.
       const pool: Promise<EdgeUnderTest>[] = [];
       const standardLimit = 200 * 1024;
       let standard = new Uint8Array(0);
       let limitOf = (_request: Uint8Array) => 0;
-      // The control port shim.mjs talks to: starts and stops edges in this (warm) process.
-      const control = createServer((req, res) => {
-        void (async () => {
-          try {
-            if (req.url === "/start") {
-              const request = await bodyOf(req);
-              const pooled = limitOf(request) === standardLimit ? pool.shift() : undefined;
-              const edge = await (pooled ?? startEdgeUnderTest(registry, request));
-              const id = String(++nextId);
-              edges.set(id, edge);
-              res.writeHead(200, { "x-edge-id": id }).end(Buffer.from(edge.response));
-            } else {
-              const id = new URL(req.url ?? "/", "http://x").searchParams.get("id") ?? "";
-              await edges.get(id)?.stop();
-              edges.delete(id);
-              res.writeHead(204).end();
-            }
-          } catch (error) {
-            res.writeHead(500).end(String(error));
-          }
-        })();
-      });
       let registry: ReturnType<typeof createFileRegistry>;
+      const control = controlServer((request) => {
+        const pooled = limitOf(request) === standardLimit ? pool.shift() : undefined;
+        return pooled ?? startEdgeUnderTest(registry, request);
+      });
       try {
         const descriptors = join(work, "conformance.binpb");
         await run(join(root, "node_modules/.bin/buf"), ["build", protoDir, "-o", descriptors]);
@@ -76,8 +94,7 @@ describe("the Connect conformance suite against the edge", () => {
         // pairs, and the gRPC reference client's), and a few to spare.
         for (let i = 0; i < 10; i++) pool.push(startEdgeUnderTest(registry, standard));
         await Promise.all(pool);
-        await new Promise<void>((resolve) => control.listen(0, "127.0.0.1", resolve));
-        const controlUrl = `http://127.0.0.1:${(control.address() as AddressInfo).port}`;
+        const controlUrl = await control.listen();
         const { stdout } = await run(
           runner,
           [
@@ -103,9 +120,8 @@ describe("the Connect conformance suite against the edge", () => {
         expect(Number(summary?.[2])).toBe(0);
         expect(Number(summary?.[1])).toBeGreaterThan(300);
       } finally {
-        for (const edge of edges.values()) await edge.stop();
+        await control.close();
         for (const edge of await Promise.all(pool)) await edge.stop();
-        control.close();
         await rm(work, { recursive: true, force: true });
       }
     },

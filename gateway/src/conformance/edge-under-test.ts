@@ -12,7 +12,14 @@
  */
 import { createServer } from "node:http2";
 import type { AddressInfo } from "node:net";
-import { create, type FileRegistry, fromBinary, type Message, toBinary } from "@bufbuild/protobuf";
+import {
+  create,
+  type DescService,
+  type FileRegistry,
+  fromBinary,
+  type Message,
+  toBinary,
+} from "@bufbuild/protobuf";
 import { anyPack } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -42,21 +49,19 @@ export interface EdgeUnderTest {
   stop(): Promise<void>;
 }
 
-/** Starts an upstream and an edge for one binary ServerCompatRequest. */
-export async function startEdgeUnderTest(
+/** A message of the conformance protos, by its name in `connectrpc.conformance.v1`. */
+function schemaOf(registry: FileRegistry, name: string) {
+  const desc = registry.getMessage(`connectrpc.conformance.v1.${name}`);
+  if (desc === undefined) throw new Error(`no ${name} in the descriptor set`);
+  return desc;
+}
+
+/** The upstream: the ConformanceService as the reference server answers, over h2c. */
+async function startConformanceUpstream(
   registry: FileRegistry,
-  compatBytes: Uint8Array,
-): Promise<EdgeUnderTest> {
-  const schema = (name: string) => {
-    const desc = registry.getMessage(`connectrpc.conformance.v1.${name}`);
-    if (desc === undefined) throw new Error(`no ${name} in the descriptor set`);
-    return desc;
-  };
-  const service = registry.getService("connectrpc.conformance.v1.ConformanceService");
-  if (service === undefined) throw new Error("no ConformanceService in the descriptor set");
-  const compat = fromBinary(schema("ServerCompatRequest"), compatBytes) as Message & {
-    messageReceiveLimit?: number;
-  };
+  service: DescService,
+): Promise<{ port: number; close(): void }> {
+  const schema = (name: string) => schemaOf(registry, name);
 
   /** The request info the reference server echoes: headers, timeout, the request itself. */
   const requestInfo = (request: Message, ctx: HandlerContext) => {
@@ -98,7 +103,6 @@ export async function startEdgeUnderTest(
     return create(schema(responseName), { payload: { data, requestInfo: info } });
   };
 
-  // The upstream: the ConformanceService as the reference server answers, over h2c.
   const upstream = createServer(
     connectNodeAdapter({
       routes(router) {
@@ -119,7 +123,22 @@ export async function startEdgeUnderTest(
     }),
   );
   await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
-  const upstreamPort = (upstream.address() as AddressInfo).port;
+  return { port: (upstream.address() as AddressInfo).port, close: () => upstream.close() };
+}
+
+/** Starts an upstream and an edge for one binary ServerCompatRequest. */
+export async function startEdgeUnderTest(
+  registry: FileRegistry,
+  compatBytes: Uint8Array,
+): Promise<EdgeUnderTest> {
+  const schema = (name: string) => schemaOf(registry, name);
+  const service = registry.getService("connectrpc.conformance.v1.ConformanceService");
+  if (service === undefined) throw new Error("no ConformanceService in the descriptor set");
+  const compat = fromBinary(schema("ServerCompatRequest"), compatBytes) as Message & {
+    messageReceiveLimit?: number;
+  };
+  const upstream = await startConformanceUpstream(registry, service);
+  const upstreamPort = upstream.port;
 
   // The edge, exposing the service; what it supports is declared in config.yaml.
   const limit = Number(compat.messageReceiveLimit ?? 0);

@@ -132,30 +132,21 @@ export const products = [
   },
 ];
 
-/** Starts the identity and catalog doubles on free ports. */
-export async function startTestUpstreams(): Promise<TestUpstreams> {
-  const logger = createLogger({ service: "upstream-double", level: "silent" });
-  const calls: SeenCall[] = [];
-  const userChecks: SeenCall[] = [];
-  const deletedUsers = new Set<string>();
-  const jwks: TestKey[] = [await newKey("key-1")];
-  let jwksCalls = 0;
-  const slowCalls: { signal: AbortSignal; settled: Promise<string> }[] = [];
+/** What both doubles record, shared with the test through {@link TestUpstreams}. */
+interface DoubleState {
+  readonly logger: ReturnType<typeof createLogger>;
+  readonly calls: SeenCall[];
+  readonly deletedUsers: Set<string>;
+  readonly jwks: TestKey[];
+  readonly slowCalls: { signal: AbortSignal; settled: Promise<string> }[];
+  jwksCalls: number;
+  seen(method: string, request: unknown, ctx: HandlerContext): void;
+}
 
-  const seen = (method: string, request: unknown, ctx: HandlerContext) => {
-    const traceparent = ctx.metadata.get("traceparent")[0];
-    (ctx.requestId.startsWith("gateway-access-check-") ? userChecks : calls).push({
-      method,
-      userId: ctx.userId,
-      role: ctx.role,
-      requestId: ctx.requestId,
-      traceparent: typeof traceparent === "string" ? traceparent : undefined,
-      deadline: ctx.deadline,
-      request,
-    });
-  };
-
-  const identity = createGrpcServer({
+/** The identity double: GetJwks with real keys, GetUser, GetUserAccess, ListUsers, DeleteUser, Register, Login. */
+function identityDouble(state: DoubleState) {
+  const { logger, seen, jwks, deletedUsers } = state;
+  return createGrpcServer({
     serviceName: "identity-double",
     logger,
     port: 0,
@@ -166,7 +157,7 @@ export async function startTestUpstreams(): Promise<TestUpstreams> {
         service: identityV1.IdentityService,
         handlers: unimplemented(identityV1.IdentityService, {
           async getJwks() {
-            jwksCalls++;
+            state.jwksCalls++;
             return { keys: jwks.map((k) => ({ ...k.publicJwk }) as Record<string, string>) };
           },
           async getUser(request, ctx) {
@@ -229,8 +220,12 @@ export async function startTestUpstreams(): Promise<TestUpstreams> {
       },
     ],
   });
+}
 
-  const catalog = createGrpcServer({
+/** The catalog double: ListProducts, GetProduct (with "slow", "crash" and "leak"), CreateProduct. */
+function catalogDouble(state: DoubleState) {
+  const { logger, seen, calls, slowCalls } = state;
+  return createGrpcServer({
     serviceName: "catalog-double",
     logger,
     port: 0,
@@ -295,6 +290,34 @@ export async function startTestUpstreams(): Promise<TestUpstreams> {
       },
     ],
   });
+}
+
+/** Starts the identity and catalog doubles on free ports. */
+export async function startTestUpstreams(): Promise<TestUpstreams> {
+  const calls: SeenCall[] = [];
+  const userChecks: SeenCall[] = [];
+  const state: DoubleState = {
+    logger: createLogger({ service: "upstream-double", level: "silent" }),
+    calls,
+    deletedUsers: new Set<string>(),
+    jwks: [await newKey("key-1")],
+    slowCalls: [],
+    jwksCalls: 0,
+    seen(method, request, ctx) {
+      const traceparent = ctx.metadata.get("traceparent")[0];
+      (ctx.requestId.startsWith("gateway-access-check-") ? userChecks : calls).push({
+        method,
+        userId: ctx.userId,
+        role: ctx.role,
+        requestId: ctx.requestId,
+        traceparent: typeof traceparent === "string" ? traceparent : undefined,
+        deadline: ctx.deadline,
+        request,
+      });
+    },
+  };
+  const identity = identityDouble(state);
+  const catalog = catalogDouble(state);
 
   const [identityPorts, catalogPorts] = await Promise.all([identity.start(), catalog.start()]);
   return {
@@ -302,11 +325,11 @@ export async function startTestUpstreams(): Promise<TestUpstreams> {
     catalogAddress: `127.0.0.1:${catalogPorts.port}`,
     calls,
     userChecks,
-    deletedUsers,
-    jwks,
-    jwksCalls: () => jwksCalls,
+    deletedUsers: state.deletedUsers,
+    jwks: state.jwks,
+    jwksCalls: () => state.jwksCalls,
     callsTo: (method) => calls.filter((c) => c.method === method),
-    slowCalls,
+    slowCalls: state.slowCalls,
     async stop() {
       await Promise.all([identity.stop(), catalog.stop()]);
     },
