@@ -3,11 +3,18 @@
  *
  * The whole system runs as real processes (startSystem through the e2e harness) on the run's
  * PostgreSQL with a nats-server of its own. Customers place a batch of orders through the edge while
- * a chaos loop kill -9's the order and payment services at random moments (each restarted after a
- * short random delay) and crashes and restarts nats-server once. Client calls that fail are retried
- * with the same idempotency key (the PlaceOrder contract), a bounded number of times.
+ * a chaos loop kill -9's the order and payment services {@link KILLS_EACH} times each (each restarted
+ * after a short random delay) and crashes and restarts nats-server once. Client calls that fail are
+ * retried with the same idempotency key (the PlaceOrder contract), a bounded number of times; a client
+ * that gives up comes back after the chaos with the same key, as a real one would.
  *
- * After the chaos stops, within 30 s:
+ * Everything is paced by work and recovery, not by the clock (see ./pacing.ts): a kill follows only
+ * once the system has recovered from the last one (order answers through the edge again, payment has
+ * authorized or captured again, the relay publishes again), the batch runs until it has
+ * {@link MIN_ORDERS} orders and the chaos is over, and new orders wait while too many are unfinished.
+ * On a slow day the test takes longer; it does not fail for it.
+ *
+ * After the chaos stops, within a settle budget derived from the slowest recovery seen:
  * - every order is terminal: CONFIRMED with its saga COMPLETED, or CANCELLED with its saga COMPENSATED
  *   (read through the edge as the owner: ListOrders to find every order, GetOrder for each);
  * - money: read from the payment service's own database `<prefix>_payment` with postgres.js (GetPayment
@@ -25,9 +32,10 @@
  */
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { protobufString, readStream, withDatabase } from "@mercato/testing";
+import { protobufString, readStream, streamState, withDatabase } from "@mercato/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { admin, type E2eSystem, type EdgeResponse, startE2eSystem } from "../e2e/harness.js";
+import { between, type Pacer, recoveredAt, settleBudgetMs, startPacer } from "./pacing.js";
 import { retryableCodes, retryDelayMs } from "./retry.js";
 import { leaseViolations, readStepLog, type StepRow } from "./saga-log.js";
 
@@ -36,21 +44,34 @@ const catalog = "/mercato.catalog.v1.CatalogService";
 const inventory = "/mercato.inventory.v1.InventoryService";
 const orders = "/mercato.order.v1.OrderService";
 
-/** Orders placed at least (the batch goes on until the chaos is over, up to {@link MAX_ORDERS}). */
+/** Orders placed at least (the batch goes on until the chaos is over too). */
 const MIN_ORDERS = 240;
-const MAX_ORDERS = 700;
-/** Client concurrency and pacing of new orders (per second, all clients together). */
+/** Client concurrency, and the most new orders per second (all clients together: a cap, not a target). */
 const CONCURRENCY = 8;
 const ORDER_RATE = 3;
-/** kill -9 of each of order and payment: at least this many, more while the batch is short of MIN_ORDERS. */
-const KILLS_EACH = 12;
-const MAX_KILLS_EACH = 40;
-/** The batch and the chaos stop after this long whatever they reached (the test then fails on counts). */
-const BATCH_LIMIT_MS = 4 * 60_000;
-/** The order service's saga lease, set explicitly so the lease check knows it. */
+/** New orders wait while this many are unfinished (sagas not finished). */
+const MAX_BACKLOG = 24;
+/** kill -9 of each of order and payment, each after the system recovered from the previous one. */
+const KILLS_EACH = 16;
+/**
+ * Orders placed between two kills of one target at least, so the kills are spread over most of the
+ * batch (16 × 14 of its 240) whatever the machine's speed: on a slow day orders come slower, and so
+ * do kills. (The old loop killed every 1.5–5 s until the batch had its orders: 16–17 kills each on a
+ * quiet machine, and a system that was down most of the time on a slow one.)
+ */
+const ORDERS_PER_KILL = 14;
+/** A kill that the system has not recovered from after this long fails the test (a generous cap). */
+const RECOVERY_CAP_MS = 120_000;
+/**
+ * The batch and the chaos stop after this long whatever they reached, and the test then fails on its
+ * counts: a cap for a hang, far above what a slow day needs (the counts, not this, set the length).
+ */
+const BATCH_LIMIT_MS = 10 * 60_000;
+/** The order service's saga lease and longest retry backoff, set explicitly so the test knows them. */
 const SAGA_LEASE_MS = 10_000;
-/** Everything must have settled this long after the chaos stops. */
-const RECOVERY_BUDGET_MS = 30_000;
+const SAGA_RETRY_MAX_MS = 5_000;
+/** Everything settles within this long after the chaos stops at least (see settleBudgetMs). */
+const SETTLE_FLOOR_MS = 30_000;
 /** PlaceOrder attempts per idempotency key before the client gives up. */
 const PLACE_ATTEMPTS = 40;
 
@@ -93,6 +114,8 @@ interface PlacedOrder {
   readonly customer: Customer;
   readonly paymentToken: string;
   readonly attempts: number;
+  /** Placed when its client came back after giving up during the chaos. */
+  readonly cameBack?: boolean;
 }
 
 /** An order as the edge shows it (Connect JSON). */
@@ -115,8 +138,6 @@ function pick<T>(items: readonly T[], weight: (item: T) => number): T {
   }
   return items.at(-1) as T;
 }
-
-const between = (min: number, max: number) => min + Math.random() * (max - min);
 
 /** Runs `fn` over `items` with at most `limit` at once. */
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -219,18 +240,33 @@ interface PlaceStats {
   errors: Map<string, number>;
   lastError: string;
   maxAttempts: number;
-  gaveUp: { key: string; customer: Customer; last: string }[];
+  /** Keys given up on during the chaos, with the request to send again once it is over. */
+  gaveUp: { key: string; customer: Customer; request: PlaceRequest; last: string }[];
   rejected: string[];
+}
+
+function newStats(): PlaceStats {
+  return { retries: 0, errors: new Map(), lastError: "", maxAttempts: 0, gaveUp: [], rejected: [] };
+}
+
+/** A PlaceOrder request as a client keeps it: the body sent again with every retry (same key). */
+interface PlaceRequest extends ReturnType<typeof randomOrder> {
+  readonly idempotencyKey: string;
+  readonly shippingAddress: typeof address;
+}
+
+/** A new PlaceOrder request with a fresh idempotency key. */
+function newRequest(order: ReturnType<typeof randomOrder>): PlaceRequest {
+  return { idempotencyKey: randomUUID(), ...order, shippingAddress: address };
 }
 
 /** PlaceOrder with one idempotency key, retried (bounded) while it fails transiently. */
 async function placeOrder(
   customer: Customer,
-  order: ReturnType<typeof randomOrder>,
+  body: PlaceRequest,
   stats: PlaceStats,
 ): Promise<PlacedOrder | undefined> {
-  const idempotencyKey = randomUUID();
-  const body = { idempotencyKey, ...order, shippingAddress: address };
+  const order = body;
   let last = "";
   for (let attempt = 1; attempt <= PLACE_ATTEMPTS; attempt++) {
     if (attempt > 1) stats.retries++;
@@ -258,14 +294,25 @@ async function placeOrder(
     stats.lastError = reason;
     await sleep(retryDelayMs(attempt));
   }
-  stats.gaveUp.push({ key: idempotencyKey, customer, last });
+  stats.gaveUp.push({ key: body.idempotencyKey, customer, request: body, last });
   return undefined;
 }
 
 type ChaosTarget = "order" | "payment";
 
+/** One kill -9 (or the nats-server crash) and how the system came back from it. */
+interface Kill {
+  readonly target: ChaosTarget | "nats";
+  /** When it was killed (ms since the epoch). */
+  readonly at: number;
+  /** From the kill until the process (or nats-server) was running and ready again. */
+  readonly downMs: number;
+  /** From the kill until the system did real work through it again; undefined: not within the cap. */
+  readonly recoveryMs: number | undefined;
+}
+
 interface ChaosLog {
-  kills: { target: ChaosTarget | "nats"; at: number; downMs: number }[];
+  kills: Kill[];
   /** Warnings and errors the killed processes logged (pino JSON, level ≥ 40), message → count. */
   logged: Map<string, number>;
   lastKillAt: number;
@@ -307,10 +354,48 @@ async function restartUntilUp(name: ChaosTarget, log: ChaosLog): Promise<void> {
   }
 }
 
-/** Kills and restarts `target` at random moments, KILLS_EACH times and then for as long as `more()` says. */
-async function killLoop(target: ChaosTarget, log: ChaosLog, more: () => boolean): Promise<void> {
-  for (let i = 0; i < MAX_KILLS_EACH && (i < KILLS_EACH || more()); i++) {
-    await sleep(between(1500, 5000));
+/**
+ * The evidence that the system works through `target` again, after it was ready again at `readyAt`:
+ * - order: the edge answers a customer's ListOrders (edge → order, past the gateway's circuit breaker);
+ * - payment: payment wrote a payment (an authorization or a capture of some saga) after `readyAt`;
+ * - nats: the order service's relay stored an event on its stream after `readyAt`.
+ */
+function evidenceOfWork(target: Kill["target"], readyAt: number, token: string): () => Promise<boolean> {
+  switch (target) {
+    case "order":
+      return async () => (await e2e.call(`${orders}/ListOrders`, { pageSize: 1 }, token)).status === 200;
+    case "payment":
+      return () =>
+        withDatabase(e2e.databaseUrl("payment"), async (sql) => {
+          const [row] = await sql<{ last: string | null }[]>`
+            select (extract(epoch from max(greatest(created_at, updated_at))) * 1000)::bigint::text as last
+              from payments`;
+          return Number(row?.last ?? 0) > readyAt;
+        });
+    case "nats":
+      return async () => (await streamState(e2e.system.natsUrl, "MERCATO_ORDER")).lastAt > readyAt;
+  }
+}
+
+/**
+ * Kills and restarts `target` KILLS_EACH times. Each kill comes a random 1–4 s after the system showed
+ * it recovered from the previous one ({@link evidenceOfWork}) and once ORDERS_PER_KILL more orders
+ * were placed (`placed()` counts them), so kills never pile onto a system still restarting and stay
+ * spread over the batch, whatever the machine's speed. A kill not recovered from within
+ * RECOVERY_CAP_MS ends the loop (the test then fails on it).
+ */
+async function killLoop(
+  target: ChaosTarget,
+  log: ChaosLog,
+  token: string,
+  placed: () => number,
+  stop: () => boolean,
+): Promise<void> {
+  let placedAtKill = placed();
+  for (let i = 0; i < KILLS_EACH && !stop(); i++) {
+    await sleep(between(1000, 4000));
+    while (placed() - placedAtKill < ORDERS_PER_KILL && !stop()) await sleep(100);
+    placedAtKill = placed();
     const victim = e2e.system.processes.get(target);
     if (!victim) throw new Error(`no ${target} process`);
     const at = Date.now();
@@ -319,20 +404,36 @@ async function killLoop(target: ChaosTarget, log: ChaosLog, more: () => boolean)
     collectLogged(`${target}`, victim.process.output(), log.logged);
     await sleep(between(200, 1500));
     await restartUntilUp(target, log);
-    log.kills.push({ target, at, downMs: Date.now() - at });
+    const readyAt = Date.now();
+    const back = await recoveredAt(evidenceOfWork(target, readyAt, token), RECOVERY_CAP_MS);
+    log.kills.push({
+      target,
+      at,
+      downMs: readyAt - at,
+      recoveryMs: back === undefined ? undefined : back - at,
+    });
+    if (back === undefined) return;
   }
 }
 
-async function natsOutage(log: ChaosLog, afterMs: number): Promise<void> {
+/** Crashes and restarts nats-server once, after order has been killed `afterOrderKills` times. */
+async function natsOutage(log: ChaosLog, afterOrderKills: number, stop: () => boolean): Promise<void> {
   const nats = e2e.system.nats;
   if (!nats) throw new Error("the system runs no nats-server of its own");
-  await sleep(afterMs);
+  while (log.kills.filter((k) => k.target === "order").length < afterOrderKills && !stop()) await sleep(250);
   const at = Date.now();
   log.lastKillAt = Math.max(log.lastKillAt, at);
   await nats.kill();
   await sleep(between(1500, 4000));
   await nats.restart();
-  log.kills.push({ target: "nats", at, downMs: Date.now() - at });
+  const readyAt = Date.now();
+  const back = await recoveredAt(evidenceOfWork("nats", readyAt, ""), RECOVERY_CAP_MS);
+  log.kills.push({
+    target: "nats",
+    at,
+    downMs: readyAt - at,
+    recoveryMs: back === undefined ? undefined : back - at,
+  });
 }
 
 /** Every order of the customers, through the edge (ListOrders as each owner, paged). */
@@ -358,7 +459,9 @@ describe("checkout under faults", () => {
     e2e = await startE2eSystem({
       name: "chaos",
       requestTimeoutMs: 15_000,
-      serviceEnv: { order: { SAGA_LEASE_MS: String(SAGA_LEASE_MS) } },
+      serviceEnv: {
+        order: { SAGA_LEASE_MS: String(SAGA_LEASE_MS), SAGA_RETRY_MAX_MS: String(SAGA_RETRY_MAX_MS) },
+      },
     });
     adminToken = await e2e.login(admin.email, admin.password);
   }, 120_000);
@@ -375,20 +478,22 @@ describe("checkout under faults", () => {
 
       // ---- the batch and the chaos, side by side ----
       const chaos: ChaosLog = { kills: [], logged: new Map(), lastKillAt: 0, restartFailures: [] };
-      const stats: PlaceStats = {
-        retries: 0,
-        errors: new Map(),
-        lastError: "",
-        maxAttempts: 0,
-        gaveUp: [],
-        rejected: [],
-      };
+      const stats = newStats();
       const placed: PlacedOrder[] = [];
       let chaosDone = false;
       let started = 0;
-      let nextSlot = Date.now();
       const batchStart = Date.now();
-      const expectedChaosMs = KILLS_EACH * 6_000;
+      const pacer: Pacer = startPacer({
+        ratePerSecond: ORDER_RATE,
+        maxBacklog: MAX_BACKLOG,
+        unfinished: () =>
+          withDatabase(e2e.databaseUrl("order"), async (sql) => {
+            const [row] = await sql<
+              { n: number }[]
+            >`select count(*)::int as n from sagas where finished_at is null`;
+            return row?.n ?? 0;
+          }),
+      });
 
       const overtime = () => Date.now() - batchStart > BATCH_LIMIT_MS;
       // Progress, with probes that tell a stuck edge→order path from a stuck order service: a read
@@ -419,41 +524,64 @@ describe("checkout under faults", () => {
         ]);
         console.log(
           `[${((Date.now() - batchStart) / 1000).toFixed(0)} s] started ${started}, placed ${placed.length}, ` +
-            `retries ${stats.retries}, gave up ${stats.gaveUp.length}, kills ${chaos.kills.length}; ` +
+            `unfinished ${pacer.backlog()}, retries ${stats.retries}, gave up ${stats.gaveUp.length}, ` +
+            `kills ${chaos.kills.length}; ` +
             `probes: edge GetOrder ${getOrder}, edge ListProducts ${catalogRead}, order /readyz ${orderReady}; ` +
             `last failure: ${stats.lastError.slice(0, 120)}`,
         );
       }, 15_000);
+      const probeToken = (customers[0] as Customer).token;
+      let orderKillsDone = false;
       const chaosRun = Promise.all([
-        killLoop("order", chaos, () => started < MIN_ORDERS && !overtime()),
-        killLoop("payment", chaos, () => started < MIN_ORDERS && !overtime()),
-        natsOutage(chaos, between(0.3, 0.6) * expectedChaosMs),
+        killLoop("order", chaos, probeToken, () => placed.length, overtime).finally(() => {
+          orderKillsDone = true;
+        }),
+        killLoop("payment", chaos, probeToken, () => placed.length, overtime),
+        natsOutage(
+          chaos,
+          Math.round(between(KILLS_EACH / 3, (2 * KILLS_EACH) / 3)),
+          () => overtime() || orderKillsDone,
+        ),
       ]).finally(() => {
         chaosDone = true;
       });
 
+      const done = () => (chaosDone && started >= MIN_ORDERS) || overtime();
       const workers = Array.from({ length: CONCURRENCY }, async (_, worker) => {
         const customer = customers[worker] as Customer;
-        for (;;) {
-          if (started >= MAX_ORDERS || (chaosDone && started >= MIN_ORDERS) || overtime()) return;
+        while (!done()) {
+          await pacer.next();
+          if (done()) return;
           started++;
-          const slot = Math.max(Date.now(), nextSlot);
-          nextSlot = slot + 1000 / ORDER_RATE;
-          await sleep(slot - Date.now());
-          const order = await placeOrder(customer, randomOrder(products), stats);
+          const order = await placeOrder(customer, newRequest(randomOrder(products)), stats);
           if (order) placed.push(order);
         }
       });
 
-      // The chaos goes on until the batch has its orders, the batch until the chaos is over; the
-      // recovery budget starts when both have stopped (an order placed after the chaos stopped has
-      // the same budget from its placement).
+      // The chaos goes on for its kills, the batch until it has its orders and the chaos is over.
       await chaosRun;
       const chaosEnd = Date.now();
       await Promise.all(workers);
+      pacer.stop();
+      // A client that gave up during the chaos comes back now with the same request and key, as a
+      // real one would (a re-submitted checkout): the key makes it the order that may already exist,
+      // so no order stays unknown to its customer.
+      const comeBack: PlaceStats = { ...newStats(), errors: stats.errors };
+      for (const { customer, request } of stats.gaveUp) {
+        const order = await placeOrder(customer, request, comeBack);
+        if (order) placed.push({ ...order, cameBack: true });
+      }
       clearInterval(progress);
       const batchEnd = Date.now();
-      const recoveryDeadline = batchEnd + RECOVERY_BUDGET_MS;
+      // How long the system may take to settle follows how long it took to recover from each kill.
+      const slowestRecoveryMs = Math.max(0, ...chaos.kills.map((k) => k.recoveryMs ?? RECOVERY_CAP_MS));
+      const settleMs = settleBudgetMs({
+        sagaLeaseMs: SAGA_LEASE_MS,
+        sagaRetryMaxMs: SAGA_RETRY_MAX_MS,
+        slowestRecoveryMs,
+        floorMs: SETTLE_FLOOR_MS,
+      });
+      const recoveryDeadline = batchEnd + settleMs;
 
       // ---- every order terminal, and its OrderPlaced on the stream, within the recovery budget ----
       // Both are polled side by side from the moment the batch is over.
@@ -605,16 +733,28 @@ describe("checkout under faults", () => {
         [
           "checkout under faults:",
           `  orders placed ${placed.length} (accepted ${all.size} at the edge) in ${seconds(batchEnd - batchStart)}: ` +
-            `${(placed.length / ((batchEnd - batchStart) / 1000)).toFixed(2)} orders/s placed (paced at ${ORDER_RATE}/s, ` +
-            `${CONCURRENCY} clients); all settled ${seconds(settledAt - batchStart)} after the start: ` +
+            `${(placed.length / ((batchEnd - batchStart) / 1000)).toFixed(2)} orders/s placed (at most ${ORDER_RATE}/s ` +
+            `and ${MAX_BACKLOG} unfinished, ${CONCURRENCY} clients); all settled ${seconds(settledAt - batchStart)} after the start: ` +
             `${(all.size / ((settledAt - batchStart) / 1000)).toFixed(2)} orders/s end to end`,
           `  confirmed ${confirmed.length}, cancelled ${cancelled.length}, not terminal ${pending.length}`,
           `  cancel reasons: ${JSON.stringify(Object.fromEntries(reasons))}`,
           `  PlaceOrder retries ${stats.retries} (most attempts for one key ${stats.maxAttempts}), ` +
-            `gave up ${stats.gaveUp.length}, rejected ${stats.rejected.length}`,
+            `gave up ${stats.gaveUp.length} (came back and placed ${placed.filter((p) => p.cameBack).length}), ` +
+            `rejected ${stats.rejected.length}`,
           `  kills: order ${kills("order")}, payment ${kills("payment")}, nats ${kills("nats")}; ` +
-            `restart failures ${chaos.restartFailures.length}; mean downtime ` +
-            `${seconds(chaos.kills.reduce((sum, k) => sum + k.downMs, 0) / Math.max(1, chaos.kills.length))}`,
+            `restart failures ${chaos.restartFailures.length}`,
+          ...(["order", "payment", "nats"] as const).map((target) => {
+            const list = chaos.kills.filter((k) => k.target === target);
+            const mean = (ms: (k: Kill) => number) =>
+              seconds(list.reduce((sum, k) => sum + ms(k), 0) / Math.max(1, list.length));
+            const recovery = (k: Kill) => k.recoveryMs ?? RECOVERY_CAP_MS;
+            return (
+              `  ${target}: down (kill → ready) mean ${mean((k) => k.downMs)}, max ${seconds(Math.max(0, ...list.map((k) => k.downMs)))}; ` +
+              `recovered (kill → work done again) mean ${mean(recovery)}, max ${seconds(Math.max(0, ...list.map(recovery)))}`
+            );
+          }),
+          `  settle budget ${seconds(settleMs)} (lease ${seconds(SAGA_LEASE_MS)} + retry ${seconds(SAGA_RETRY_MAX_MS)} + ` +
+            `3 × slowest recovery ${seconds(slowestRecoveryMs)}, at least ${seconds(SETTLE_FLOOR_MS)})`,
           `  recovery: all orders terminal ${seconds(settledAt - chaos.lastKillAt)} after the last kill, ` +
             `${seconds(settledAt - chaosEnd)} after the chaos stopped, ${seconds(settledAt - batchEnd)} after ` +
             `the last order was placed; every OrderPlaced on the stream ${seconds(eventsAt - chaos.lastKillAt)} ` +
@@ -643,13 +783,27 @@ describe("checkout under faults", () => {
         console.log(`restart failures:\n${chaos.restartFailures.join("\n")}`);
 
       // ---- the invariants (soft: every one that fails is reported, not only the first) ----
-      expect.soft(kills("order")).toBeGreaterThanOrEqual(10);
-      expect.soft(kills("payment")).toBeGreaterThanOrEqual(10);
+      // Every kill done, and recovered from: the chaos is a count, paced by recovery (the cap on a
+      // recovery is generous; the figures above show the actual times).
+      expect.soft(kills("order")).toBe(KILLS_EACH);
+      expect.soft(kills("payment")).toBe(KILLS_EACH);
       expect.soft(kills("nats")).toBe(1);
-      expect.soft(placed.length).toBeGreaterThanOrEqual(200);
-      // Every PlaceOrder eventually answered (bounded retries with the same key), and no request was refused.
+      expect
+        .soft(
+          chaos.kills
+            .filter((k) => k.recoveryMs === undefined)
+            .map((k) => `${k.target} killed at ${rel(k.at)}`),
+          `kills not recovered from within ${seconds(RECOVERY_CAP_MS)}`,
+        )
+        .toEqual([]);
+      expect.soft(placed.length).toBeGreaterThanOrEqual(MIN_ORDERS);
+      // Every PlaceOrder eventually answered (bounded retries with the same key), and no request was
+      // refused. A client that gave up during the chaos came back with its key afterwards: that must
+      // have answered (and its order is then among the placed ones below), so no order stays unknown.
       expect.soft(stats.rejected).toEqual([]);
-      expect.soft(stats.gaveUp.map((g) => g.last)).toEqual([]);
+      expect
+        .soft([...comeBack.gaveUp, ...comeBack.rejected.map((last) => ({ last }))].map((g) => g.last))
+        .toEqual([]);
       // Same key → same order: every order the clients were given is there, and there are no others.
       expect.soft(new Set(placed.map((p) => p.orderId)).size).toBe(placed.length);
       expect.soft([...all.keys()].sort()).toEqual(placed.map((p) => p.orderId).sort());
@@ -659,7 +813,7 @@ describe("checkout under faults", () => {
       expect
         .soft(
           pending.map((o) => `${o.id} ${o.status} ${o.saga?.step} ${o.saga?.state}`),
-          "orders not terminal 30 s after the chaos and the batch stopped",
+          `orders not terminal ${seconds(settleMs)} after the chaos and the batch stopped`,
         )
         .toEqual([]);
       expect.soft(finalOrders.filter((o) => !isTerminal(o)).map((o) => o.id)).toEqual([]);
@@ -787,7 +941,8 @@ describe("checkout under faults", () => {
       expect.soft(drivers.size).toBeGreaterThan(1);
       expect.soft(leaseViolations(steps, SAGA_LEASE_MS), "saga lease violations").toEqual([]);
     },
-    8 * 60_000,
+    // The batch's cap and the settle budget's ceiling, with room: a hang still ends.
+    18 * 60_000,
   );
 });
 

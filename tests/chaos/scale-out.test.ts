@@ -5,10 +5,14 @@
  * shipping, notification and the gateway 2 each (gateway replicas behind startSystem's local
  * balancer) — on the run's PostgreSQL with a nats-server of its own. Customers place at least
  * {@link MIN_ORDERS} orders through the edge while a chaos loop kill -9's one replica of a component
- * at random moments, every component in turn, and restarts it after a short random delay; never all
- * replicas of one component at once. A PlaceOrder that fails is retried with its idempotency key.
+ * at random moments, every component in turn ({@link KILL_ROUNDS} rounds), and restarts it after a
+ * short random delay; never all replicas of one component at once, and never more than
+ * {@link MAX_DOWN} components short of a replica, so kills wait for restarts on a slow machine. A
+ * PlaceOrder that fails is retried with its idempotency key; a client that gave up comes back with
+ * the same key once the chaos is over. Orders and kills are counts, paced by what the system gets
+ * done (see ./pacing.ts), not by the clock.
  *
- * After the chaos and the batch stop, within {@link RECOVERY_BUDGET_MS}:
+ * After the chaos and the batch stop, within a settle budget derived from the slowest restart:
  * - every order is terminal (order's database: CONFIRMED with its saga COMPLETED, or CANCELLED with
  *   it COMPENSATED);
  * - money (payment's database): at most one payment per order, each confirmed order's CAPTURED for its
@@ -17,8 +21,11 @@
  *   inventory's committed reservations hold exactly the confirmed units;
  * - effects once, counted by event id: one OrderPlaced per order on the stream; one shipment per
  *   confirmed order (OrderConfirmed consumed by shipping's replicas) and none for a cancelled one;
- *   every notification delivery row's event reached the customer's webhook, and a repeat only where a
- *   notification replica was killed (a webhook can be re-sent only when its sender died mid-send);
+ *   every notification delivery row's event reached the customer's webhook at least once. Webhooks
+ *   are delivered at least once (README, "Replicas"), so the receiver here de-duplicates on
+ *   `Mercato-Event-Id` like a real one; every repeat must still have a cause: a recorded failed
+ *   attempt, or a notification replica killed after the first copy was signed (it died between
+ *   sending and recording);
  * - no saga was driven by two order replicas at once ({@link leaseViolations} over `saga_steps`).
  */
 import { randomUUID } from "node:crypto";
@@ -29,6 +36,7 @@ import { protobufString, readStream, type SystemComponent, withDatabase } from "
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { admin, type E2eSystem, startE2eSystem } from "../e2e/harness.js";
 import { address, createProduct, newCustomer, paths } from "../e2e/shop-helpers.js";
+import { between, settleBudgetMs, startPacer } from "./pacing.js";
 import { retryableCodes, retryDelayMs } from "./retry.js";
 import { leaseViolations, readStepLog, type StepRow } from "./saga-log.js";
 
@@ -46,14 +54,28 @@ const components = Object.keys(replicas) as SystemComponent[];
 
 const MIN_ORDERS = 500;
 const CONCURRENCY = 10;
-/** New orders per second, all clients together. */
+/** New orders per second at most, all clients together (a cap, not a target). */
 const ORDER_RATE = 6;
-/** kill -9's at least, spread over every component. */
-const MIN_KILLS = 24;
-/** Everything stops this long after the start whatever it reached (the test then fails on counts). */
-const BATCH_LIMIT_MS = 4 * 60_000;
+/** No new order while this many are unfinished. */
+const MAX_BACKLOG = 30;
+/**
+ * Rounds of kills: each kills one replica of every component, in a shuffled order (48 kills; the old
+ * time-paced loop made about 50 on a quiet machine).
+ */
+const KILL_ROUNDS = 6;
+/** Components at most with a replica down at once (a kill waits for restarts beyond that). */
+const MAX_DOWN = 2;
+/** Orders placed between two kills at least, so kills spread over the batch at any machine speed. */
+const ORDERS_PER_KILL = 10;
+/**
+ * Everything stops this long after the start whatever it reached, and the test then fails on its
+ * counts: a cap for a hang, far above what a slow day needs (the counts, not this, set the length).
+ */
+const BATCH_LIMIT_MS = 12 * 60_000;
 const SAGA_LEASE_MS = 5_000;
-const RECOVERY_BUDGET_MS = 30_000;
+const SAGA_RETRY_MAX_MS = 5_000;
+/** Everything settles within this long after the batch at least (see settleBudgetMs). */
+const SETTLE_FLOOR_MS = 30_000;
 const PLACE_ATTEMPTS = 40;
 
 /** order.v1 enums as stored in order's tables. */
@@ -61,8 +83,6 @@ const ORDER_CONFIRMED = 2;
 const ORDER_CANCELLED = 3;
 const SAGA_COMPLETED = 2;
 const SAGA_COMPENSATED = 4;
-
-const between = (min: number, max: number) => min + Math.random() * (max - min);
 
 interface Customer {
   readonly userId: string;
@@ -72,17 +92,60 @@ interface Customer {
 let e2e: E2eSystem;
 let receiver: Server;
 let receiverUrl = "";
-/** When each webhook delivery arrived (ms since the epoch), by Mercato-Event-Id. */
-const webhookReceipts = new Map<string, number[]>();
+/** One copy of a webhook as the receiver got it. */
+interface Receipt {
+  /** When it arrived (ms since the epoch, the test's clock: late when the test process is busy). */
+  readonly at: number;
+  /** When the sender signed it (`t=` of Mercato-Signature, whole seconds, as ms): just before sending. */
+  readonly signedAt: number;
+}
+/** Every copy of each webhook, by Mercato-Event-Id. */
+const webhookReceipts = new Map<string, Receipt[]>();
+/** Event ids the receiver acted on: once each, whatever the copies (it de-duplicates, like a real one). */
+const webhookProcessed = new Map<string, number>();
 
-/** PlaceOrder with one idempotency key, retried while it fails transiently; the order id or undefined. */
+/** Warnings and errors the processes logged (pino JSON, level ≥ 40), "<component>: <message>" → count. */
+const logged = new Map<string, number>();
+
+/** Counts one output line of a process when it is a warning or an error (ids blanked). */
+function countLogged(name: string, line: string): void {
+  if (!line.startsWith("{")) return;
+  try {
+    const entry = JSON.parse(line) as {
+      level?: number;
+      msg?: string;
+      err?: { message?: string };
+      error?: string;
+    };
+    if ((entry.level ?? 0) < 40) return;
+    const detail = entry.err?.message ?? entry.error ?? "";
+    const key = `${name.replace(/-\d+$/, "")}: ${entry.msg} ${detail}`
+      .replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, "…")
+      .slice(0, 200);
+    logged.set(key, (logged.get(key) ?? 0) + 1);
+  } catch {
+    // not a log line
+  }
+}
+
+/** A PlaceOrder request: sent again with the same idempotency key on every retry. */
+interface PlaceRequest {
+  readonly idempotencyKey: string;
+  readonly lines: { productId: string; quantity: number }[];
+  readonly paymentToken: string;
+  readonly shippingAddress: typeof address;
+}
+
+/**
+ * PlaceOrder with one idempotency key, retried while it fails transiently; the order id, or undefined
+ * (a request given up on is added to `gaveUp`, to be sent again after the chaos).
+ */
 async function placeOrder(
   customer: Customer,
-  lines: { productId: string; quantity: number }[],
-  paymentToken: string,
+  body: PlaceRequest,
   failures: Map<string, number>,
+  gaveUp: { customer: Customer; body: PlaceRequest }[],
 ): Promise<string | undefined> {
-  const body = { idempotencyKey: randomUUID(), lines, paymentToken, shippingAddress: address };
   for (let attempt = 1; attempt <= PLACE_ATTEMPTS; attempt++) {
     let reason: string;
     try {
@@ -100,6 +163,7 @@ async function placeOrder(
     await sleep(retryDelayMs(attempt));
   }
   failures.set("gave up", (failures.get("gave up") ?? 0) + 1);
+  gaveUp.push({ customer, body });
   return undefined;
 }
 
@@ -108,28 +172,42 @@ interface Kill {
   readonly component: SystemComponent;
   /** When the kill -9 was sent (ms since the epoch). */
   readonly at: number;
+  /** When the replica was running and ready again. */
+  readyAt?: number;
 }
 
 /**
- * Kills one replica of a component at random moments until `enough()`, each component in turn (in a
- * shuffled order per round), and restarts it in the background after a short delay. A component with
- * a replica still down is passed over, so one replica of each always serves.
+ * Kills one replica of every component per round, KILL_ROUNDS rounds, each round in a shuffled order,
+ * at random moments, and restarts it in the background after a short delay. A kill waits while its
+ * component still has a replica down (so one replica of each always serves) or while MAX_DOWN
+ * components do (so on a slow machine kills wait for restarts instead of piling up), and until
+ * ORDERS_PER_KILL orders were placed since the last kill (`placed()` counts them).
  */
-async function chaos(kills: Kill[], restarts: Promise<void>[], enough: () => boolean): Promise<void> {
+async function chaos(
+  kills: Kill[],
+  restarts: Promise<void>[],
+  placed: () => number,
+  stop: () => boolean,
+): Promise<void> {
   const down = new Set<SystemComponent>();
-  while (!enough()) {
-    const round = [...components].sort(() => Math.random() - 0.5);
-    for (const component of round) {
-      if (enough()) return;
+  let placedAtKill = placed();
+  for (let round = 0; round < KILL_ROUNDS; round++) {
+    for (const component of [...components].sort(() => Math.random() - 0.5)) {
       await sleep(between(1000, 3500));
-      if (down.has(component)) continue;
+      while (placed() - placedAtKill < ORDERS_PER_KILL && !stop()) await sleep(100);
+      placedAtKill = placed();
+      while (down.has(component) || down.size >= MAX_DOWN) {
+        if (stop()) return;
+        await sleep(200);
+      }
+      if (stop()) return;
       const replicasNow = e2e.system.replicasOf(component);
       const victim = replicasNow[Math.floor(Math.random() * replicasNow.length)];
       if (!victim) throw new Error(`no ${component} replica`);
       down.add(component);
-      const at = Date.now();
+      const kill: Kill = { name: victim.name, component, at: Date.now() };
       await victim.process.kill("SIGKILL");
-      kills.push({ name: victim.name, component, at });
+      kills.push(kill);
       restarts.push(
         (async () => {
           await sleep(between(300, 2000));
@@ -142,6 +220,7 @@ async function chaos(kills: Kill[], restarts: Promise<void>[], enough: () => boo
               await sleep(1000);
             }
           }
+          kill.readyAt = Date.now();
           down.delete(component);
         })(),
       );
@@ -155,7 +234,11 @@ describe("scale-out", () => {
       request.resume();
       request.on("end", () => {
         const eventId = String(request.headers["mercato-event-id"]);
-        webhookReceipts.set(eventId, [...(webhookReceipts.get(eventId) ?? []), Date.now()]);
+        const signedAt =
+          1000 * Number(/\bt=(\d+)/.exec(String(request.headers["mercato-signature"]))?.[1] ?? 0);
+        webhookReceipts.set(eventId, [...(webhookReceipts.get(eventId) ?? []), { at: Date.now(), signedAt }]);
+        // Acted on once per event id; a copy is acknowledged (2xx) so the sender stops, and ignored.
+        if (!webhookProcessed.has(eventId)) webhookProcessed.set(eventId, Date.now());
         response.writeHead(204).end();
       });
     });
@@ -166,10 +249,11 @@ describe("scale-out", () => {
       replicas,
       requestTimeoutMs: 15_000,
       serviceEnv: {
-        order: { SAGA_LEASE_MS: String(SAGA_LEASE_MS) },
+        order: { SAGA_LEASE_MS: String(SAGA_LEASE_MS), SAGA_RETRY_MAX_MS: String(SAGA_RETRY_MAX_MS) },
         // Its webhook receiver runs on this machine over plain http: allowed here explicitly.
         notification: { WEBHOOK_ALLOW_HTTP: "true", WEBHOOK_ALLOW_PRIVATE: "true" },
       },
+      onOutput: (name, line) => countLogged(name, line),
     });
   }, 240_000);
 
@@ -211,46 +295,85 @@ describe("scale-out", () => {
       const startedAt = Date.now();
       const overtime = () => Date.now() - startedAt > BATCH_LIMIT_MS;
       let started = 0;
-      let nextSlot = Date.now();
+      let chaosDone = false;
+      const gaveUp: { customer: Customer; body: PlaceRequest }[] = [];
       const killedEach = (component: SystemComponent) =>
         kills.filter((k) => k.component === component).length;
-      const chaosRun = chaos(
-        kills,
-        restarts,
-        () =>
-          overtime() ||
-          (started >= MIN_ORDERS && kills.length >= MIN_KILLS && components.every((c) => killedEach(c) >= 2)),
-      );
+      const pacer = startPacer({
+        ratePerSecond: ORDER_RATE,
+        maxBacklog: MAX_BACKLOG,
+        unfinished: () =>
+          withDatabase(e2e.databaseUrl("order"), async (sql) => {
+            const [row] = await sql<
+              { n: number }[]
+            >`select count(*)::int as n from sagas where finished_at is null`;
+            return row?.n ?? 0;
+          }),
+      });
+      const chaosRun = chaos(kills, restarts, () => placed.length, overtime).finally(() => {
+        chaosDone = true;
+      });
       const progress = setInterval(() => {
         console.log(
           `[${((Date.now() - startedAt) / 1000).toFixed(0)} s] started ${started}, placed ${placed.length}, ` +
-            `kills ${kills.length}, failures ${JSON.stringify(Object.fromEntries(failures))}`,
+            `unfinished ${pacer.backlog()}, kills ${kills.length}, ` +
+            `failures ${JSON.stringify(Object.fromEntries(failures))}`,
         );
       }, 15_000);
+      // The batch goes on until it has its orders and the chaos has made its kills.
+      const done = () => (chaosDone && started >= MIN_ORDERS) || overtime();
       await Promise.all(
         customers.map(async (customer) => {
-          while (started < MIN_ORDERS && !overtime()) {
+          while (!done()) {
+            await pacer.next();
+            if (done()) return;
             started++;
-            const slot = Math.max(Date.now(), nextSlot);
-            nextSlot = slot + 1000 / ORDER_RATE;
-            await sleep(slot - Date.now());
             const first = products[Math.random() < 0.1 ? 2 : Math.floor(Math.random() * 2)]!;
             const lines = [{ productId: first.id, quantity: 1 + Math.floor(Math.random() * 2) }];
             const roll = Math.random();
             const token = roll < 0.85 ? "tok_visa" : roll < 0.95 ? "tok_chargeDeclined" : "tok_unavailable";
-            const orderId = await placeOrder(customer, lines, token, failures);
+            const body = {
+              idempotencyKey: randomUUID(),
+              lines,
+              paymentToken: token,
+              shippingAddress: address,
+            };
+            const orderId = await placeOrder(customer, body, failures, gaveUp);
             if (orderId) placed.push(orderId);
           }
         }),
       );
       await chaosRun;
       await Promise.all(restarts);
+      pacer.stop();
+      // A client that gave up comes back now with the same request and key, as a real one would: the
+      // key makes it the order that may already exist, so no order stays unknown to its customer.
+      const comeBackGaveUp: typeof gaveUp = [];
+      let cameBack = 0;
+      for (const { customer, body } of gaveUp) {
+        const orderId = await placeOrder(customer, body, failures, comeBackGaveUp);
+        if (orderId) {
+          placed.push(orderId);
+          cameBack++;
+        }
+      }
       clearInterval(progress);
       const batchEnd = Date.now();
+      // How long settling may take follows how long the slowest replica took to come back.
+      const slowestRestartMs = Math.max(0, ...kills.map((k) => (k.readyAt ?? batchEnd) - k.at));
+      const settleMs = settleBudgetMs({
+        sagaLeaseMs: SAGA_LEASE_MS,
+        sagaRetryMaxMs: SAGA_RETRY_MAX_MS,
+        slowestRecoveryMs: slowestRestartMs,
+        floorMs: SETTLE_FLOOR_MS,
+      });
+      const meanRestartMs = kills.reduce((sum, k) => sum + (k.readyAt ?? batchEnd) - k.at, 0) / kills.length;
       console.log(
-        `batch: ${placed.length} orders in ${((batchEnd - startedAt) / 1000).toFixed(0)} s; ` +
+        `batch: ${placed.length} orders in ${((batchEnd - startedAt) / 1000).toFixed(0)} s ` +
+          `(${gaveUp.length} given up and placed again with their key afterwards: ${cameBack}); ` +
           `${kills.length} kills: ${components.map((c) => `${c} ${killedEach(c)}`).join(", ")}; ` +
-          `failed attempts: ${JSON.stringify(Object.fromEntries(failures))}`,
+          `kill → ready again mean ${(meanRestartMs / 1000).toFixed(1)} s, max ${(slowestRestartMs / 1000).toFixed(1)} s; ` +
+          `settle budget ${(settleMs / 1000).toFixed(1)} s; failed attempts: ${JSON.stringify(Object.fromEntries(failures))}`,
       );
 
       // ---- every order terminal within the budget ----
@@ -268,7 +391,7 @@ describe("scale-out", () => {
             (o.status === ORDER_CONFIRMED && o.saga_state === SAGA_COMPLETED) ||
             (o.status === ORDER_CANCELLED && o.saga_state === SAGA_COMPENSATED),
         );
-        if ((settled && orders.length >= placed.length) || Date.now() - batchEnd > RECOVERY_BUDGET_MS) break;
+        if ((settled && orders.length >= placed.length) || Date.now() - batchEnd > settleMs) break;
         await sleep(500);
       }
       console.log(`settled ${((Date.now() - batchEnd) / 1000).toFixed(1)} s after the batch`);
@@ -283,10 +406,10 @@ describe("scale-out", () => {
         .toEqual([]);
       expect.soft(placed.length).toBeGreaterThanOrEqual(MIN_ORDERS);
       expect.soft(new Set(placed).size).toBe(placed.length);
+      // Every order known to its customer: those given up on answered when their client came back.
+      expect.soft(comeBackGaveUp.length, "requests still unanswered after the chaos").toBe(0);
       expect.soft(orders.map((o) => o.order_id).sort()).toEqual([...placed].sort());
-      expect.soft(kills.length).toBeGreaterThanOrEqual(MIN_KILLS);
-      for (const component of components)
-        expect.soft(killedEach(component), component).toBeGreaterThanOrEqual(2);
+      for (const component of components) expect.soft(killedEach(component), component).toBe(KILL_ROUNDS);
       expect.soft(confirmed.length).toBeGreaterThan(0);
       expect.soft(cancelled.length).toBeGreaterThan(0);
 
@@ -367,10 +490,11 @@ describe("scale-out", () => {
       expect
         .soft(placed.filter((id) => placedEvents.get(id) !== 1).map((id) => `${id}: ${placedEvents.get(id)}`))
         .toEqual([]);
-      // A killed consumer's unacknowledged events come back after its ack wait (30 s): allow for that.
+      // A killed consumer's unacknowledged events come back after its ack wait (30 s): allow for that,
+      // and then as long as settling may take.
       const consumerAckWaitMs = 30_000;
       let shipments: { order_id: string; n: number }[] = [];
-      for (const deadline = Date.now() + consumerAckWaitMs + 15_000; ; ) {
+      for (const deadline = Date.now() + consumerAckWaitMs + settleMs; ; ) {
         shipments = await withDatabase(
           e2e.databaseUrl("shipping"),
           (sql) => sql<{ order_id: string; n: number }[]>`
@@ -392,46 +516,67 @@ describe("scale-out", () => {
           "one shipment per confirmed order, none for a cancelled one",
         )
         .toEqual([]);
-      let deliveries: { event_id: string; status: string }[] = [];
-      for (const deadline = Date.now() + consumerAckWaitMs + 15_000; Date.now() < deadline; ) {
+      let deliveries: { event_id: string; status: string; attempts: number }[] = [];
+      for (const deadline = Date.now() + consumerAckWaitMs + settleMs; Date.now() < deadline; ) {
         deliveries = await withDatabase(
           e2e.databaseUrl("notification"),
-          (sql) => sql<{ event_id: string; status: string }[]>`
-            select event_id, status from deliveries where channel = 'WEBHOOK'`,
+          (sql) => sql<{ event_id: string; status: string; attempts: number }[]>`
+            select event_id, status, attempts from deliveries where channel = 'WEBHOOK'`,
         );
         // One webhook per order (its OrderConfirmed or OrderCancelled), each sent and received.
         const done = deliveries.every((d) => d.status === "SENT" && webhookReceipts.has(d.event_id));
         if (done && deliveries.length >= orders.length) break;
         await sleep(500);
       }
-      // A webhook is sent again only when its sender died after sending and before recording it: a
-      // notification replica must have been killed between the first receipt and the repeat.
+      // At least once, not exactly once (README, "Replicas"): a copy arrives again when its sender died
+      // after sending and before recording it (its whole batch is sent again), or when an attempt
+      // counted as failed had in fact arrived (no 2xx within WEBHOOK_TIMEOUT_MS). So every extra copy
+      // needs one of those causes: a recorded attempt, or a notification replica killed after the first
+      // copy was signed and before the last arrived. The signing time is the sender's, taken just before
+      // it sends; the arrival time is this test process's, which lags when the machine is busy, so it
+      // cannot date the send (a copy sent just before a kill was seen arriving after it, up to seconds
+      // later on a slow day, and the old check, "killed within 1 s before the first arrival", failed).
       const notificationKills = kills.filter((k) => k.component === "notification").map((k) => k.at);
-      const repeated = [...webhookReceipts].filter(([, times]) => times.length > 1);
+      const attemptsOf = new Map(deliveries.map((d) => [d.event_id, d.attempts]));
+      const repeated = [...webhookReceipts].filter(([, copies]) => copies.length > 1);
+      const withoutCause = repeated.filter(([eventId, copies]) => {
+        if (copies.length <= (attemptsOf.get(eventId) ?? 1)) return false;
+        const firstSigned = Math.min(...copies.map((c) => c.signedAt));
+        const lastArrived = Math.max(...copies.map((c) => c.at));
+        return !notificationKills.some((at) => at >= firstSigned && at <= lastArrived);
+      });
       console.log(
         `webhooks: ${deliveries.length} delivery rows, ${webhookReceipts.size} events received, ` +
-          `${repeated.length} received more than once`,
+          `${repeated.length} received more than once (${repeated.length - withoutCause.length} after a ` +
+          `sender was killed or an attempt failed), each acted on once by the receiver`,
       );
       expect.soft(deliveries.length).toBeGreaterThanOrEqual(orders.length);
       expect
         .soft(deliveries.filter((d) => d.status !== "SENT" || !webhookReceipts.has(d.event_id)))
         .toEqual([]);
       expect.soft(new Set(deliveries.map((d) => d.event_id)).size).toBe(deliveries.length);
+      // The receiver's de-duplication: every delivered event acted on exactly once.
+      expect
+        .soft([...webhookProcessed.keys()].sort())
+        .toEqual([...new Set(deliveries.map((d) => d.event_id))].sort());
       expect
         .soft(
-          repeated
-            .filter(([, times]) =>
-              times
-                .slice(1)
-                .some(
-                  (time, i) =>
-                    !notificationKills.some((at) => at >= (times[i] as number) - 1000 && at <= time),
-                ),
-            )
-            .map(([eventId, times]) => `${eventId} at ${times.join(", ")}`),
-          "webhooks repeated without a sender killed in between",
+          withoutCause.map(
+            ([eventId, copies]) =>
+              `${eventId}: ${copies.length} copies (signed ${copies.map((c) => c.signedAt).join(", ")}; ` +
+              `arrived ${copies.map((c) => c.at).join(", ")}), ${attemptsOf.get(eventId)} attempts recorded`,
+          ),
+          "webhooks repeated with no failed attempt and no sender killed after the first was signed",
         )
         .toEqual([]);
+
+      console.log(
+        `warnings and errors logged (by message):\n${[...logged]
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 25)
+          .map(([message, count]) => `  ${count} × ${message}`)
+          .join("\n")}`,
+      );
 
       // ---- no saga driven by two order replicas at once ----
       const steps = await withDatabase(e2e.databaseUrl("order"), readStepLog);
@@ -441,7 +586,8 @@ describe("scale-out", () => {
         .soft(leaseViolations(steps, SAGA_LEASE_MS, { allowComeback: true }), "sagas driven twice at once")
         .toEqual([]);
     },
-    9 * 60_000,
+    // The batch's cap, the settle budget's ceiling and the event waits, with room: a hang still ends.
+    20 * 60_000,
   );
 });
 

@@ -25,7 +25,8 @@ async function startFixture(
     cwd: packageDir,
     env: { PROBE_NEXT: next, LOG_LEVEL: "warn" },
   });
-  await child.waitForOutput(/READY \{.*\}\n/, 20_000);
+  // Started from source (tsx): generous, a busy machine took over 30 s for a service to print a line.
+  await child.waitForOutput(/READY \{.*\}\n/, 60_000);
   const match = /READY (\{.*\})/.exec(child.output());
   const ports = JSON.parse(match?.[1] ?? "{}") as { port: number; adminPort: number };
   return { process: child, address: `127.0.0.1:${ports.port}`, adminPort: ports.adminPort };

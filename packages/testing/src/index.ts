@@ -7,5 +7,5 @@
  */
 export * from "./pacts.js";
 export * from "./servers.js";
-export { callerMetadata, streamMessages, testServiceEnv } from "./service-env.js";
+export { callerMetadata, streamMessages, TEST_CALL_DEADLINE_MS, testServiceEnv } from "./service-env.js";
 export { sharedDatabaseUrl, testDatabaseUrl, testNatsUrl } from "./shared.js";

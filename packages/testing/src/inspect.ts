@@ -78,6 +78,31 @@ export async function readStream(
   }
 }
 
+/** What a JetStream stream holds, from {@link streamState}. */
+export interface StreamState {
+  readonly messages: number;
+  readonly lastSeq: number;
+  /** When the last message was stored (ms since the epoch), or 0 when the stream is empty. */
+  readonly lastAt: number;
+}
+
+/**
+ * A stream's message count and when its last message was stored (a cheap way to see that a producer
+ * publishes again, e.g. after an outage, without reading the messages).
+ *
+ * @throws when the stream does not exist or the server cannot be reached
+ */
+export async function streamState(natsUrl: string, stream: string): Promise<StreamState> {
+  const nc = await connect({ servers: natsUrl, name: "mercato-testing-stream-state" });
+  try {
+    const { state } = await (await nc.jetstreamManager()).streams.info(stream);
+    const lastAt = state.messages === 0 ? 0 : Date.parse(state.last_ts);
+    return { messages: state.messages, lastSeq: state.last_seq, lastAt: Number.isNaN(lastAt) ? 0 : lastAt };
+  } finally {
+    await nc.close();
+  }
+}
+
 /** `serverUrl` (a PostgreSQL URL) with its database replaced by `database`. */
 export function databaseUrlOn(serverUrl: string, database: string): string {
   const url = new URL(serverUrl);

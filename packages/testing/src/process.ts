@@ -46,7 +46,8 @@ export interface SpawnedProcess {
   /**
    * Waits until the output matches `pattern`.
    *
-   * @throws when the child exits first or `timeoutMs` (default 15000) passes; the error carries the output
+   * @throws when the child exits first or `timeoutMs` (default 60 000: a process started from source
+   *   took over 30 s to print its first line on a busy machine) passes; the error carries the output
    */
   waitForOutput(pattern: RegExp | string, timeoutMs?: number): Promise<void>;
 }
@@ -151,7 +152,7 @@ export function spawnProcess(
       }
     },
     output: () => out,
-    async waitForOutput(pattern: RegExp | string, timeoutMs = 15_000) {
+    async waitForOutput(pattern: RegExp | string, timeoutMs = 60_000) {
       const matches = (): boolean =>
         typeof pattern === "string" ? out.includes(pattern) : pattern.test(out);
       try {

@@ -12,6 +12,8 @@ export {
   type ReadStreamOptions,
   readStream,
   type StreamMessage,
+  type StreamState,
+  streamState,
   withDatabase,
 } from "./inspect.js";
 export { bundlePath, ensureBundle, mallocEnvironment, nodeMemoryFlags, serviceCommand } from "./launch.js";

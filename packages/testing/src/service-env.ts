@@ -21,6 +21,15 @@ export async function testServiceEnv(
   };
 }
 
+/**
+ * Deadline (ms) of the gRPC calls a test makes through a service client. A test checks what a call
+ * does, not how fast it does it: the test's own timeout (vitest's `testTimeout`, 60 s) is the bound,
+ * and this stays under it so that a hung call still fails with DEADLINE_EXCEEDED naming the method
+ * rather than with a bare test timeout. A fixed 5 s failed correct calls on a slow day (20 reviews
+ * serialised on one row took longer). Speed is measured in bench/, not here.
+ */
+export const TEST_CALL_DEADLINE_MS = 50_000;
+
 /** Call options carrying a caller the way the edge forwards it (`x-user-id`, `x-user-role`). */
 export function callerMetadata(userId: string, role: "admin" | "customer") {
   return { metadata: { "x-user-id": userId, "x-user-role": role } };

@@ -2,7 +2,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 
 /** Options for {@link waitFor}. */
 export interface WaitForOptions {
-  /** Give up after this long (default 10000 ms). */
+  /**
+   * Give up after this long (default 30 000 ms). A cap for a condition that never comes, not a speed
+   * check: it only decides how long a real failure takes to show, so it is generous (a slow day must
+   * not fail a correct system; speed is measured in bench/).
+   */
   timeoutMs?: number;
   /** Pause between attempts (default 50 ms). */
   intervalMs?: number;
@@ -20,7 +24,7 @@ export interface WaitForOptions {
  */
 export async function waitFor(
   predicate: () => boolean | Promise<boolean>,
-  { timeoutMs = 10_000, intervalMs = 50, message, failFast = false }: WaitForOptions = {},
+  { timeoutMs = 30_000, intervalMs = 50, message, failFast = false }: WaitForOptions = {},
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;

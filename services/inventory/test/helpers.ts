@@ -3,7 +3,7 @@ import { createServiceClient, type ServiceClient } from "@mercato/platform/grpc"
 import { createLogger, type Logger } from "@mercato/platform/log";
 import { type RunningService, runService } from "@mercato/platform/service";
 import { InventoryService } from "@mercato/sdk/gen/mercato/inventory/v1/inventory_pb";
-import { callerMetadata, testNatsUrl, testServiceEnv } from "@mercato/testing";
+import { callerMetadata, TEST_CALL_DEADLINE_MS, testNatsUrl, testServiceEnv } from "@mercato/testing";
 
 export { streamMessages } from "@mercato/testing";
 
@@ -33,6 +33,7 @@ export async function startInventory(env: Record<string, string> = {}): Promise<
     address: `127.0.0.1:${service.port}`,
     logger,
     breaker: false,
+    defaultDeadlineMs: TEST_CALL_DEADLINE_MS,
   });
   const nc = await connect({ servers: testNatsUrl() });
   return {

@@ -30,7 +30,10 @@ function start(env: Record<string, string>): SpawnedProcess {
   return child;
 }
 
-it("loses and duplicates nothing when the process is killed mid-batch", { timeout: 120_000 }, async () => {
+// Generous caps: the process starts from source (tsx) twice, which took over 30 s on a busy machine.
+const STARTUP_MS = 120_000;
+
+it("loses and duplicates nothing when the process is killed mid-batch", { timeout: 6 * 60_000 }, async () => {
   const databaseUrl = await testDatabaseUrl("notification_crash");
   const env = testEnv({
     DATABASE_URL: databaseUrl,
@@ -43,7 +46,7 @@ it("loses and duplicates nothing when the process is killed mid-batch", { timeou
   cleanups.push(() => receiver.close());
 
   let child = start(env);
-  await child.waitForOutput("notification ready", 30_000);
+  await child.waitForOutput("notification ready", STARTUP_MS);
   const client = createGrpcClient(NotificationService, `127.0.0.1:${env.GRPC_PORT}`);
   cleanups.push(async () => client.$close());
   const userId = uuidv7();
@@ -60,15 +63,15 @@ it("loses and duplicates nothing when the process is killed mid-batch", { timeou
   }
 
   // Kill -9 while deliveries are flowing: some are sent, some are claimed, most are still queued.
-  await waitFor(() => receiver.accepted().length >= 30, { timeoutMs: 30_000, message: "first deliveries" });
+  await waitFor(() => receiver.accepted().length >= 30, { timeoutMs: 60_000, message: "first deliveries" });
   await child.kill("SIGKILL");
   const beforeRestart = receiver.accepted().length;
   expect(beforeRestart).toBeLessThan(total);
 
   child = start(env);
-  await child.waitForOutput("notification ready", 30_000);
+  await child.waitForOutput("notification ready", STARTUP_MS);
   await waitFor(() => new Set(receiver.accepted().map((r) => r.eventId)).size === total, {
-    timeoutMs: 60_000,
+    timeoutMs: 90_000,
     message: "every delivery after the restart",
   });
 

@@ -87,10 +87,7 @@ describe("notifications for the order lifecycle", () => {
       await publish.shipmentShipped(js, userId, orderId),
       await publish.shipmentDelivered(js, userId, orderId),
     ];
-    await waitFor(() => receiver.accepted().length >= ids.length, {
-      timeoutMs: 15_000,
-      message: "4 webhooks",
-    });
+    await waitFor(() => receiver.accepted().length >= ids.length, { message: "4 webhooks" });
     const accepted = receiver.accepted();
     expect(accepted.map((r) => r.eventId)).toEqual(ids);
     expect(receiver.requests.every((r) => r.valid)).toBe(true);
@@ -182,14 +179,14 @@ describe("poison", () => {
       new Uint8Array([0xff, 0xff, 0xff, 0x01]),
     );
     const good = await publish.orderConfirmed(js, userId, uuidv7());
-    await waitFor(() => receiver.counts().get(good) === 1, { timeoutMs: 10_000 });
+    await waitFor(() => receiver.counts().get(good) === 1);
     const subject = `mercato.dlq.${app.env.CONSUMER_PREFIX}notification-order`;
     await waitFor(
       async () =>
         (await readSubject(js, "MERCATO_DLQ", subject)).some(
           (m) => m.headers?.get("Mercato-Event-Id") === poison && m.headers.get(DLQ_HEADERS.error) !== "",
         ),
-      { timeoutMs: 15_000, message: "the poison event in the DLQ" },
+      { message: "the poison event in the DLQ" },
     );
   });
 
@@ -201,7 +198,7 @@ describe("poison", () => {
     receiver.answer = (eventId) => (eventId === rejected ? 422 : 204);
     rejected = await publish.orderConfirmed(js, userId, orderId);
     const next = await publish.orderCancelled(js, userId, orderId);
-    await waitFor(() => receiver.counts().get(next) === 1, { timeoutMs: 10_000 });
+    await waitFor(() => receiver.counts().get(next) === 1);
     const subject = `mercato.dlq.${app.env.CONSUMER_PREFIX}notification-webhook`;
     await waitFor(
       async () =>
@@ -210,7 +207,7 @@ describe("poison", () => {
             m.headers?.get("Mercato-Dlq-Original-Event-Id") === rejected &&
             m.headers.get(DLQ_HEADERS.error) === "receiver answered HTTP 422",
         ),
-      { timeoutMs: 10_000, message: "the rejected delivery in the DLQ" },
+      { message: "the rejected delivery in the DLQ" },
     );
     const [row] = await app.service.database.query<{ status: string; attempts: number }>(
       sql`select status, attempts from deliveries where event_id = ${rejected} and channel = 'WEBHOOK'`,
@@ -236,7 +233,7 @@ describe("poison", () => {
         (await readSubject(js, "MERCATO_DLQ", subject)).some(
           (m) => m.headers?.get("Mercato-Dlq-Original-Event-Id") === eventId,
         ),
-      { timeoutMs: 15_000 },
+      { message: "the delivery given up on in the DLQ" },
     );
     expect(receiver.requests.filter((r) => r.eventId === eventId)).toHaveLength(3);
     const list = await c.listNotifications({}, as(userId));

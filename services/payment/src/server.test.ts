@@ -13,7 +13,7 @@ import {
 } from "@mercato/sdk/gen/mercato/payment/v1/events_pb";
 import { PaymentService, PaymentStatus } from "@mercato/sdk/gen/mercato/payment/v1/payment_pb";
 import { createGrpcClient, type GrpcClient } from "@mercato/sdk/grpc";
-import { testDatabaseUrl, testNatsUrl } from "@mercato/testing";
+import { testDatabaseUrl, testNatsUrl, waitFor } from "@mercato/testing";
 import { and, eq, isNull, sql } from "drizzle-orm";
 import type { JsMsg } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -333,8 +333,14 @@ describe("tok_slow and voids racing a late authorization", () => {
   it("DEADLINE_EXCEEDED, then Void once the late authorization completed: it ends VOIDED", async () => {
     const request = authorizeRequest("tok_slow");
     expect((await failure(client.authorize(request, { timeoutMs: 300 }))).code).toBe(Code.DEADLINE_EXCEEDED);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    const late = await raw.getPayment({ key: { case: "orderId", value: request.orderId } });
+    // The provider answers a little after the deadline: wait for that (not a fixed time, which a slow
+    // machine can outlast) before voiding.
+    const lateAuthorization = () => raw.getPayment({ key: { case: "orderId", value: request.orderId } });
+    await waitFor(async () => (await lateAuthorization()).payment?.status === PaymentStatus.AUTHORIZED, {
+      timeoutMs: 30_000,
+      message: "the late authorization",
+    });
+    const late = await lateAuthorization();
     expect(late.payment?.status).toBe(PaymentStatus.AUTHORIZED);
 
     const voided = await client.void({ idempotencyKey: request.idempotencyKey, paymentId: "" });

@@ -1,4 +1,4 @@
-import { testDatabaseUrl, testNatsUrl, uniqueName, waitFor } from "@mercato/testing";
+import { startNats, testDatabaseUrl, testNatsUrl, uniqueName, waitFor } from "@mercato/testing";
 import { context, ROOT_CONTEXT, TraceFlags, trace } from "@opentelemetry/api";
 import { sql } from "drizzle-orm";
 import { type NatsConnection, headers as natsHeaders } from "nats";
@@ -87,6 +87,43 @@ describe("startConsumer", () => {
     expect(info.num_ack_pending).toBe(0);
     expect(info.num_pending).toBe(0);
     await consumer.stop();
+  });
+
+  it("waits for a broker that stops answering while the consumer is being set up", async () => {
+    const broker = await startNats();
+    cleanups.push(() => broker.stop());
+    const own = await connectNats(broker.url);
+    cleanups.push(() => own.close());
+    const { stream, subjects } = await freshStream(own, "unreachable");
+    const seen: string[] = [];
+    // The broker freezes (as when it restarts) just as the consumer is created: creating it times
+    // out (after 300 ms here) instead of answering, and the consumer must wait for it, not fail.
+    broker.pause();
+    const starting = startConsumer({
+      js: own.jetstream({ timeout: 300 }),
+      database,
+      stream,
+      durable: uniqueName("unreachable"),
+      logger: testLogger,
+      async handler(event) {
+        seen.push(event.id);
+      },
+    });
+    const outcome = await Promise.race([
+      starting.then(
+        () => "started",
+        (error: unknown) => `failed: ${(error as Error).message}`,
+      ),
+      new Promise((resolve) => setTimeout(resolve, 1500, "still waiting")),
+    ]);
+    expect(outcome).toBe("still waiting");
+    broker.resume();
+    const consumer = await starting;
+    cleanups.push(() => consumer.stop());
+    const h = natsHeaders();
+    h.set(EVENT_ID_HEADER, "after-the-outage");
+    await own.jetstream().publish(`${subjects}.thing`, new TextEncoder().encode("x"), { headers: h });
+    await waitFor(() => seen.includes("after-the-outage"), { message: "the event after the outage" });
   });
 
   it("dead-letters a poison message after maxDeliver attempts while other messages keep flowing", async () => {

@@ -77,6 +77,34 @@ export interface EventConsumer {
  */
 const DEAD_LETTER_GRACE = 5;
 
+/** nats.js error codes that mean "the broker does not answer right now" (it may be restarting). */
+const BROKER_UNREACHABLE = new Set([
+  "TIMEOUT",
+  "503",
+  "DISCONNECT",
+  "CONNECTION_REFUSED",
+  "CONNECTION_TIMEOUT",
+]);
+
+/**
+ * Runs `attempt` until the broker answers: an unreachable broker (see BROKER_UNREACHABLE) is waited
+ * out with a capped backoff, any other error is thrown. A service that is already serving must not die
+ * because NATS went away while it was still creating its consumers (a nats-server crash right after
+ * order restarted made it exit with "start-up failed: TIMEOUT" in the checkout fault test).
+ */
+async function whenBrokerAnswers<T>(attempt: () => Promise<T>, log: Logger): Promise<T> {
+  for (let n = 0; ; n++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (typeof code !== "string" || !BROKER_UNREACHABLE.has(code)) throw error;
+      log.warn({ err: error, attempt: n }, "cannot set up the consumer yet (broker unreachable); retrying");
+      await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 250 * 2 ** n)));
+    }
+  }
+}
+
 function headerRecord(msg: JsMsg): Record<string, string> {
   const out: Record<string, string> = {};
   if (msg.headers) for (const [k, v] of msg.headers) if (v[0] !== undefined) out[k] = v[0];
@@ -96,7 +124,8 @@ function errorMessage(err: unknown): string {
  * in `Mercato-Dlq-*` headers, then terminated. The handler runs in the producer's trace (from the
  * `traceparent` header), in a consumer span, with the event's request id as the call context.
  *
- * The durable is created or updated first (ack_wait, max_deliver, backoff as declared here).
+ * The durable is created or updated first (ack_wait, max_deliver, backoff as declared here); while the
+ * broker does not answer, that is retried rather than failed.
  */
 export async function startConsumer<S extends DbSchema>(
   options: StartConsumerOptions<S>,
@@ -110,8 +139,8 @@ export async function startConsumer<S extends DbSchema>(
   const log = options.logger.child({ component: "consumer", consumer: durable, stream });
   if (maxDeliver < 1) throw new Error("startConsumer: maxDeliver must be at least 1");
 
-  const jsm = await js.jetstreamManager();
-  await ensureConsumer(jsm, {
+  const jsm = await whenBrokerAnswers(() => js.jetstreamManager(), log);
+  const definition = {
     stream,
     durable,
     filterSubject: options.filterSubject,
@@ -121,8 +150,9 @@ export async function startConsumer<S extends DbSchema>(
     // it only paces redeliveries after a crash or hang; failures are paced by nak delays below.
     backoffMs: backoffMs.slice(0, maxDeliver + DEAD_LETTER_GRACE).map((ms) => Math.max(ms, ackWaitMs)),
     description: `mercato consumer ${durable}`,
-  });
-  const consumer = await js.consumers.get(stream, durable);
+  };
+  await whenBrokerAnswers(() => ensureConsumer(jsm, definition), log);
+  const consumer = await whenBrokerAnswers(() => js.consumers.get(stream, durable), log);
   // Series exist from the start, so alerts and dashboards see 0 rather than nothing.
   eventsRedelivered.inc({ consumer: durable }, 0);
   eventsDeadLettered.inc({ consumer: durable }, 0);

@@ -158,6 +158,42 @@ export function grpcTarget(address: string): string {
   return `dns:///${value}`;
 }
 
+/**
+ * Closes `breaker` as soon as `client`'s channel is connected again after it lost its connection: an
+ * upstream that restarted is used at once, not only once the rest of the breaker's reset time has
+ * passed. With the default 5 s that made a restarted payment unusable for about 4 s longer than its
+ * restart in the checkout fault test (sagas retrying on "circuit open for payment"). While the circuit
+ * is open nothing calls the upstream, so an idle channel is asked to connect.
+ *
+ * @returns `stop` (ends the watch) and `kick` (asks an idle channel to connect)
+ */
+function closeBreakerOnReconnect(client: grpc.Client, breaker: Breaker): { stop(): void; kick(): void } {
+  const { READY, IDLE, SHUTDOWN } = grpc.connectivityState;
+  const channel = client.getChannel();
+  let stopped = false;
+  let last = channel.getConnectivityState(false);
+  const watch = () => {
+    if (stopped || last === SHUTDOWN) return;
+    channel.watchConnectivityState(last, Number.POSITIVE_INFINITY, () => {
+      if (stopped) return;
+      const now = channel.getConnectivityState(false);
+      if (now === READY && last !== READY) breaker.reset();
+      if (now === IDLE && breaker.state !== "closed") channel.getConnectivityState(true);
+      last = now;
+      watch();
+    });
+  };
+  watch();
+  return {
+    stop: () => {
+      stopped = true;
+    },
+    kick: () => {
+      if (!stopped && channel.getConnectivityState(false) === IDLE) channel.getConnectivityState(true);
+    },
+  };
+}
+
 function combineSignals(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {
   if (!a) return b;
   if (!b) return a;
@@ -194,7 +230,8 @@ function clientError(upstream: string, error: unknown, signal: AbortSignal | und
  *   waits up to its deadline when `maxQueue` > 0);
  * - goes through the upstream's circuit breaker (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL,
  *   UNKNOWN, RESOURCE_EXHAUSTED, DATA_LOSS count as failures; while open, calls fail fast with
- *   UNAVAILABLE "circuit open for <upstream>" and are not retried);
+ *   UNAVAILABLE "circuit open for <upstream>" and are not retried; it closes once the reset time has
+ *   passed and a probe call succeeds, or as soon as the channel connects to the upstream again);
  * - when the method is NO_SIDE_EFFECTS/IDEMPOTENT or the call is marked `idempotent`, and the
  *   mesh is not istio, is retried on UNAVAILABLE only, with full-jitter exponential backoff that
  *   never ends past the deadline, within a retry budget shared by all calls to the upstream.
@@ -214,6 +251,7 @@ export function createServiceClient<S extends DescService>(
     { ...defaultChannelOptions, ...options.channelOptions },
   );
 
+  let reconnects: ReturnType<typeof closeBreakerOnReconnect> | undefined;
   const breaker =
     options.breaker === false
       ? undefined
@@ -221,9 +259,12 @@ export function createServiceClient<S extends DescService>(
           name: upstream,
           isFailure: (error) => isGrpcStatusError(error) && breakerCodes.has(error.code),
           ...(options.breaker ?? {}),
-          onStateChange: (state: BreakerState) =>
-            log[state === "open" ? "warn" : "info"]({ state }, `circuit ${state} for ${upstream}`),
+          onStateChange: (state: BreakerState) => {
+            log[state === "open" ? "warn" : "info"]({ state }, `circuit ${state} for ${upstream}`);
+            if (state === "open") reconnects?.kick();
+          },
         });
+  if (breaker) reconnects = closeBreakerOnReconnect(client, breaker);
 
   const retrySettings =
     options.retry === false || options.mesh === "istio" ? undefined : (options.retry ?? {});
@@ -338,6 +379,7 @@ export function createServiceClient<S extends DescService>(
     $retryBudget: budget,
     $limiter: limiter,
     $close: () => {
+      reconnects?.stop();
       client.close();
       breaker?.shutdown();
     },

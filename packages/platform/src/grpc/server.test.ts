@@ -95,8 +95,11 @@ describe("createGrpcServer", () => {
   });
 
   it("passes the caller's deadline to the handler", async () => {
-    const response = await client.echo({ message: "d" }, { deadline: Date.now() + 2_000 });
-    expect(Number(response.deadlineRemainingMs)).toBeGreaterThan(1_500);
+    // The handler sees what remains of the caller's deadline: at most all of it, and at least what was
+    // left when the answer came back (measured, so a slow machine cannot fail it).
+    const started = Date.now();
+    const response = await client.echo({ message: "d" }, { deadline: started + 2_000 });
+    expect(Number(response.deadlineRemainingMs)).toBeGreaterThanOrEqual(2_000 - (Date.now() - started));
     expect(Number(response.deadlineRemainingMs)).toBeLessThanOrEqual(2_000);
   });
 
@@ -105,7 +108,9 @@ describe("createGrpcServer", () => {
     const started = Date.now();
     const timedOut = await failure(client.echo({ delayMs: 10_000 }, { deadline: Date.now() + 200 }));
     expect(timedOut.code).toBe(grpc.status.DEADLINE_EXCEEDED);
-    expect(Date.now() - started).toBeLessThan(1_000);
+    // Ended by the 200 ms deadline, not by the handler's 10 s: how soon after 200 ms depends on the
+    // machine, so the bound is the work it was spared.
+    expect(Date.now() - started).toBeLessThan(10_000 / 3);
     await expect.poll(() => stats.aborted).toBe(before + 1);
 
     const controller = new AbortController();

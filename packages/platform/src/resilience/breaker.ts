@@ -82,6 +82,15 @@ export class Breaker {
     }
   }
 
+  /**
+   * Closes an open (or half-open) circuit at once: for when the upstream is known to be back (its
+   * connection was re-established), rather than waiting out the rest of `resetTimeoutMs`. The rolling
+   * statistics stay, so renewed failures open it again straight away.
+   */
+  reset(): void {
+    if (this.state !== "closed") this.circuit.close();
+  }
+
   /** Stops the breaker's timers. */
   shutdown(): void {
     this.circuit.shutdown();

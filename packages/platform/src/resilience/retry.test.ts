@@ -40,13 +40,15 @@ describe("retry", () => {
 
   it("never starts a backoff that ends past the deadline", async () => {
     const op = failing(10);
-    const slow = { maxAttempts: 10, initialBackoffMs: 1_000, maxBackoffMs: 1_000 };
+    // The backoff (5 s: half of 10 s with this jitter) would end past the 4 s deadline. Giving up at
+    // once is told apart from sleeping (to the deadline or the backoff) by seconds, not milliseconds.
+    const slow = { maxAttempts: 10, initialBackoffMs: 10_000, maxBackoffMs: 10_000 };
     const started = Date.now();
     await expect(
-      retry(op.fn, { policy: slow, shouldRetry, deadline: Date.now() + 200, random: () => 0.5 }),
+      retry(op.fn, { policy: slow, shouldRetry, deadline: Date.now() + 4_000, random: () => 0.5 }),
     ).rejects.toBe(transient);
     expect(op.calls()).toBe(1);
-    expect(Date.now() - started).toBeLessThan(100);
+    expect(Date.now() - started).toBeLessThan(4_000);
   });
 
   it("stops when the budget refuses", async () => {

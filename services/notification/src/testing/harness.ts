@@ -10,7 +10,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { EVENT_ID_HEADER, EVENT_TYPE_HEADER } from "@mercato/platform/events";
 import { createLogger } from "@mercato/platform/log";
 import type { Lookup } from "@mercato/platform/outbound";
-import { type RunningService, runService } from "@mercato/platform/service";
+import { domainStream, type RunningService, runService } from "@mercato/platform/service";
 import { UserRegisteredSchema } from "@mercato/sdk/gen/mercato/identity/v1/events_pb";
 import { Role } from "@mercato/sdk/gen/mercato/identity/v1/identity_pb";
 import { OrderCancelledSchema, OrderConfirmedSchema } from "@mercato/sdk/gen/mercato/order/v1/events_pb";
@@ -18,12 +18,14 @@ import {
   ShipmentDeliveredSchema,
   ShipmentShippedSchema,
 } from "@mercato/sdk/gen/mercato/shipping/v1/events_pb";
-import { testDatabaseUrl, testNatsUrl, uniqueName } from "@mercato/testing";
+import { testDatabaseUrl, testNatsUrl, uniqueName, waitFor } from "@mercato/testing";
+import { sql } from "drizzle-orm";
 import { type JetStreamClient, type JsMsg, headers as natsHeaders } from "nats";
 import { uuidv7 } from "uuidv7";
 import { loadNotificationConfig } from "../config.js";
 import type { schema } from "../db/schema.js";
 import { verifySignature } from "../domain/signature.js";
+import { CONSUMERS } from "../events/consumers.js";
 import { type NotificationBuildOptions, notificationSpec } from "../server.js";
 
 /** Settings tests run with: fast retries, short polls. */
@@ -76,7 +78,10 @@ export function exampleLookup(table: Record<string, string[]> = {}): Lookup & { 
   return Object.assign(lookup, { calls });
 }
 
-/** Starts notification on port 0 with its own database and consumer names. */
+/**
+ * Starts notification on port 0 with its own database and consumer names, and resolves once it has
+ * caught up with the shared streams (see {@link caughtUp}).
+ */
 export async function startNotification(
   overrides: Record<string, string> = {},
   options: NotificationBuildOptions = { lookup: exampleLookup() },
@@ -87,7 +92,40 @@ export async function startNotification(
     level: process.env.TEST_LOG_LEVEL ?? "silent",
   });
   const service = await runService({ ...notificationSpec(loadNotificationConfig(env), options), logger });
+  await caughtUp(service, env.CONSUMER_PREFIX ?? "");
   return { service, env };
+}
+
+/**
+ * Waits until `service` has consumed every event already on the run's shared streams and sent the
+ * deliveries they made. Its durables start at the beginning of the streams (as in production, where a
+ * new consumer catches up on what is retained), so a fresh instance first works through every
+ * identity, order and shipping event the run's other test files published (about 80 by the time this
+ * file runs in a full run, 180 by the end), seconds of work on a busy machine. Without this, a test
+ * counted that work against its own wait for its one event ("gives up after the bounded attempts"
+ * timed out after 15 s in a full run, while the fault tests loaded the machine).
+ */
+export async function caughtUp(
+  service: RunningService<typeof schema>,
+  consumerPrefix: string,
+): Promise<void> {
+  const jsm = await service.nats.jetstreamManager();
+  await waitFor(
+    async () => {
+      for (const spec of CONSUMERS) {
+        const info = await jsm.consumers.info(
+          domainStream(spec.domain).name,
+          `${consumerPrefix}${spec.durable}`,
+        );
+        if (info.num_pending + info.num_ack_pending > 0) return false;
+      }
+      const [row] = await service.database.query<{ n: number }>(
+        sql`select count(*)::int as n from deliveries where status = 'PENDING'`,
+      );
+      return row?.n === 0;
+    },
+    { timeoutMs: 90_000, intervalMs: 100, message: "notification to catch up with the shared streams" },
+  );
 }
 
 /** Publishes an event the way the outbox relay does (Nats-Msg-Id plus the Mercato headers). */
